@@ -1,0 +1,142 @@
+//! The sticky status banner. This first version shows the market session; auth and feed states
+//! join it as their machines land.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use marketwarden_core::{MarketHealth, MarketSnapshot, ist_wall_clock};
+
+use crate::browser_clock::ServerClockAnchor;
+
+/// The server's clock and the market at that instant.
+///
+/// Called directly while the server renders the page (its answer is sent inside the page), and
+/// over HTTP only if the browser asks again.
+///
+/// # Errors
+///
+/// Fails only if the server did not provide its clock to the app.
+#[server]
+pub async fn get_market_snapshot() -> Result<MarketSnapshot, ServerFnError> {
+    let clock = use_context::<std::sync::Arc<dyn marketwarden_core::Clock>>()
+        .ok_or_else(|| ServerFnError::new("the server provided no clock"))?;
+    Ok(MarketSnapshot::at(clock.now()))
+}
+
+/// The banner at the top of every page, rendered with the right state in the first byte of HTML.
+#[component]
+pub fn MarketBanner() -> impl IntoView {
+    // Blocking: the page is sent only once the snapshot is in it, so it reads right without
+    // JavaScript.
+    let snapshot = Resource::new_blocking(|| (), |()| get_market_snapshot());
+
+    view! {
+        <Suspense fallback=|| {
+            view! { <BannerMessage text="Loading the market status…" /> }
+        }>
+            {move || Suspend::new(async move {
+                match snapshot.await {
+                    Ok(snapshot) => view! { <SessionBanner snapshot /> }.into_any(),
+                    Err(_) => {
+                        view! { <BannerMessage text="Market status unavailable." /> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The market session, kept current every second from the server's clock.
+#[component]
+fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
+    let anchor = ServerClockAnchor::from_page(snapshot.server_time);
+    // Starts at the server's instant, so the first render in the browser matches the server's
+    // HTML exactly; the ticker moves it on once the page is hydrated.
+    let now = RwSignal::new(snapshot.server_time);
+    let hydrated = RwSignal::new(false);
+    let market = Memo::new(move |_| MarketHealth::at(now.get()));
+
+    #[cfg(feature = "hydrate")]
+    start_ticking(anchor, now, hydrated);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = anchor;
+
+    let phase = move || market.with(|m| m.phase.as_str());
+    view! {
+        <header
+            class=move || format!("status-banner phase-{}", phase().to_ascii_lowercase())
+            role="status"
+            data-testid="status-banner"
+            data-phase=phase
+            data-hydrated=move || hydrated.get().then_some("true")
+        >
+            <span class="status-icon" aria-hidden="true">
+                {move || market.with(|m| m.icon.clone())}
+            </span>
+            <div class="status-text">
+                <strong class="status-title" data-testid="banner-title">
+                    {move || market.with(|m| m.title.clone())}
+                </strong>
+                <span class="status-description" data-testid="banner-description">
+                    {move || market.with(|m| m.description.clone())}
+                </span>
+            </div>
+            <div class="status-side">
+                <span class="status-countdown" role="timer" data-testid="countdown">
+                    {move || market.with(MarketHealth::countdown_label)}
+                </span>
+                <time
+                    class="status-clock"
+                    data-testid="exchange-clock"
+                    datetime=move || now.get().to_rfc3339()
+                >
+                    {move || exchange_clock_label(now.get())}
+                </time>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+fn BannerMessage(text: &'static str) -> impl IntoView {
+    view! {
+        <header class="status-banner phase-unknown" role="status" data-testid="status-banner">
+            <span class="status-text">{text}</span>
+        </header>
+    }
+}
+
+/// "14:03:21 IST": the exchange's wall clock.
+fn exchange_clock_label(now: DateTime<Utc>) -> String {
+    format!("{} IST", ist_wall_clock(now).format("%H:%M:%S"))
+}
+
+/// Moves `now` on every second from the monotonic clock, and marks the banner hydrated.
+#[cfg(feature = "hydrate")]
+fn start_ticking(anchor: ServerClockAnchor, now: RwSignal<DateTime<Utc>>, hydrated: RwSignal<bool>) {
+    use crate::browser_clock::monotonic_now_ms;
+    use send_wrapper::SendWrapper;
+
+    const TICK_MS: u32 = 1000;
+
+    // Effects run only in the browser, after hydration.
+    Effect::new(move |_| {
+        let tick = move || now.set(anchor.server_time_at(monotonic_now_ms()));
+        tick();
+        hydrated.set(true);
+        let interval = gloo_timers::callback::Interval::new(TICK_MS, tick);
+        let interval = SendWrapper::new(interval);
+        on_cleanup(move || drop(interval));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn exchange_clock_shows_ist_whatever_the_instant_zone() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 23, 47, 3).unwrap();
+        assert_eq!(exchange_clock_label(now), "05:17:03 IST");
+    }
+}

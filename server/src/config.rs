@@ -1,0 +1,286 @@
+//! The command line and the environment, turned into validated settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ENVIRONMENT_HELP: &str = "\
+Kite credentials (environment only, never flags):
+  ZERODHA_API_KEY      Kite Connect app key; with ZERODHA_API_SECRET it selects the real Kite broker
+  ZERODHA_API_SECRET   Kite Connect app secret; never logged or sent to the browser
+  Without both, marketwarden uses its embedded simulated broker.
+
+Logging:
+  RUST_LOG             log filter, e.g. `info` (default) or `marketwarden_server=debug`";
+
+/// marketwarden: the NSE market session, Kite auth and ticker feed health, and a status banner
+/// that always tells the trader the truth.
+#[derive(Debug, Parser)]
+#[command(name = "marketwarden", version, after_help = ENVIRONMENT_HELP)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, which is what a bare `marketwarden` runs.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard and the health API (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, env = "MARKETWARDEN_ADDR", value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Folder with the built browser bundle (`pkg/`) and public assets, as `cargo leptos build`
+    /// writes it.
+    #[arg(long, env = "MARKETWARDEN_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Start the clock at this instant (RFC 3339, e.g. 2026-11-30T09:14:30+05:30) and let it run
+    /// forward, for demos and tests. Only accepted with the simulated broker.
+    #[arg(long, env = "MARKETWARDEN_CLOCK_START", value_name = "RFC3339", value_parser = parse_instant)]
+    pub clock_start: Option<DateTime<Utc>>,
+
+    /// Log line format.
+    #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Which broker the server talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerMode {
+    /// The real Kite Connect API, with the configured credentials.
+    Kite,
+    /// The embedded Kite simulator: used when no credentials are configured.
+    Simulated,
+}
+
+impl BrokerMode {
+    /// The name shown in the health API and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kite => "kite",
+            Self::Simulated => "simulated",
+        }
+    }
+}
+
+/// Validated settings of `serve`.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    pub addr: SocketAddr,
+    pub site_root: PathBuf,
+    pub clock_start: Option<DateTime<Utc>>,
+    pub log_format: LogFormat,
+    pub broker: BrokerMode,
+}
+
+/// Settings that do not make sense together.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Only one of the two Kite credentials is set.
+    IncompleteCredentials { missing: &'static str },
+    /// `--clock-start` with the real broker: Kite's tokens and ticks follow the real clock.
+    ClockStartNeedsSimulatedBroker,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::IncompleteCredentials { missing } => write!(
+                f,
+                "{missing} is not set: set both ZERODHA_API_KEY and ZERODHA_API_SECRET for the \
+                 real Kite broker, or neither for the simulated one"
+            ),
+            Self::ClockStartNeedsSimulatedBroker => write!(
+                f,
+                "--clock-start (MARKETWARDEN_CLOCK_START) is only accepted with the simulated \
+                 broker, and Kite credentials are configured: unset ZERODHA_API_KEY and \
+                 ZERODHA_API_SECRET to use it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ServeSettings {
+    /// Checks `args` against the environment, read through `env` (`std::env::var` in `main`).
+    ///
+    /// # Errors
+    ///
+    /// See [`ConfigError`].
+    pub fn resolve(
+        args: ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let is_set = |name: &str| env(name).is_some_and(|value| !value.trim().is_empty());
+        let broker = match (is_set("ZERODHA_API_KEY"), is_set("ZERODHA_API_SECRET")) {
+            (true, true) => BrokerMode::Kite,
+            (false, false) => BrokerMode::Simulated,
+            (true, false) => {
+                return Err(ConfigError::IncompleteCredentials {
+                    missing: "ZERODHA_API_SECRET",
+                });
+            }
+            (false, true) => {
+                return Err(ConfigError::IncompleteCredentials {
+                    missing: "ZERODHA_API_KEY",
+                });
+            }
+        };
+        if args.clock_start.is_some() && broker == BrokerMode::Kite {
+            return Err(ConfigError::ClockStartNeedsSimulatedBroker);
+        }
+        Ok(Self {
+            addr: args.addr,
+            site_root: args.site_root,
+            clock_start: args.clock_start,
+            log_format: args.log_format,
+            broker,
+        })
+    }
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|instant| instant.with_timezone(&Utc))
+        .map_err(|error| {
+            format!("{error}: expected an RFC 3339 instant such as 2026-11-30T09:14:30+05:30")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("marketwarden").chain(args.iter().copied()))
+    }
+
+    fn serve_args(cli: Cli) -> ServeArgs {
+        match cli.command {
+            Some(Command::Serve(args)) => args,
+            None => cli.serve,
+        }
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }
+    }
+
+    #[test]
+    fn bare_command_and_serve_take_the_same_flags() {
+        let bare = serve_args(parse(&["--addr", "0.0.0.0:8080"]).expect("bare parses"));
+        let serve = serve_args(parse(&["serve", "--addr", "0.0.0.0:8080"]).expect("serve parses"));
+        assert_eq!(bare.addr, serve.addr);
+        assert_eq!(bare.addr, "0.0.0.0:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn defaults_serve_on_localhost_3000() {
+        let args = serve_args(parse(&[]).expect("parses"));
+        assert_eq!(args.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(args.site_root, PathBuf::from("target/site"));
+        assert_eq!(args.clock_start, None);
+    }
+
+    #[test]
+    fn clock_start_accepts_rfc3339_with_any_offset() {
+        let args = serve_args(
+            parse(&["serve", "--clock-start", "2026-11-30T09:14:30+05:30"]).expect("parses"),
+        );
+        let expected = Utc.with_ymd_and_hms(2026, 11, 30, 3, 44, 30).unwrap();
+        assert_eq!(args.clock_start, Some(expected));
+    }
+
+    #[test]
+    fn clock_start_rejects_a_bad_instant_with_an_example() {
+        let error = parse(&["--clock-start", "tomorrow 9am"]).expect_err("must fail");
+        assert!(error.to_string().contains("2026-11-30T09:14:30+05:30"), "{error}");
+    }
+
+    #[test]
+    fn no_credentials_select_the_simulated_broker() {
+        let args = serve_args(parse(&["--clock-start", "2026-11-30T09:00:00Z"]).unwrap());
+        let settings = ServeSettings::resolve(args, env_of(&[])).expect("valid");
+        assert_eq!(settings.broker, BrokerMode::Simulated);
+    }
+
+    #[test]
+    fn clock_start_is_refused_with_kite_credentials() {
+        let args = serve_args(parse(&["--clock-start", "2026-11-30T09:00:00Z"]).unwrap());
+        let env = env_of(&[("ZERODHA_API_KEY", "key"), ("ZERODHA_API_SECRET", "secret")]);
+        let error = ServeSettings::resolve(args, env).expect_err("refused");
+        assert_eq!(error, ConfigError::ClockStartNeedsSimulatedBroker);
+    }
+
+    #[test]
+    fn credentials_without_clock_start_select_kite() {
+        let args = serve_args(parse(&[]).unwrap());
+        let env = env_of(&[("ZERODHA_API_KEY", "key"), ("ZERODHA_API_SECRET", "secret")]);
+        let settings = ServeSettings::resolve(args, env).expect("valid");
+        assert_eq!(settings.broker, BrokerMode::Kite);
+    }
+
+    #[test]
+    fn half_the_credentials_is_an_error_naming_the_missing_one() {
+        let args = serve_args(parse(&[]).unwrap());
+        let error = ServeSettings::resolve(args, env_of(&[("ZERODHA_API_KEY", "key")]))
+            .expect_err("incomplete");
+        assert!(error.to_string().starts_with("ZERODHA_API_SECRET is not set"));
+    }
+
+    #[test]
+    fn blank_credentials_count_as_unset() {
+        let args = serve_args(parse(&[]).unwrap());
+        let env = env_of(&[("ZERODHA_API_KEY", " "), ("ZERODHA_API_SECRET", "")]);
+        let settings = ServeSettings::resolve(args, env).expect("valid");
+        assert_eq!(settings.broker, BrokerMode::Simulated);
+    }
+
+    #[test]
+    fn help_documents_every_flag_and_variable() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "--addr",
+            "MARKETWARDEN_ADDR",
+            "--site-root",
+            "MARKETWARDEN_SITE_ROOT",
+            "--clock-start",
+            "MARKETWARDEN_CLOCK_START",
+            "--log-format",
+            "MARKETWARDEN_LOG_FORMAT",
+            "ZERODHA_API_KEY",
+            "ZERODHA_API_SECRET",
+            "RUST_LOG",
+            "serve",
+        ] {
+            assert!(help.contains(needle), "--help does not mention {needle}:\n{help}");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The marketwarden server: the health API and the server-side rendered app, on one axum router.
+//!
+//! `main` reads the configuration, builds an [`AppState`] and calls [`run`]; tests build the
+//! router with [`app`] and call it directly.
+
+pub mod clock;
+pub mod config;
+mod http;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use marketwarden_core::Clock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use http::app;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where the browser bundle is, and how the pages refer to it.
+    pub leptos_options: LeptosOptions,
+    /// The only source of wall-clock time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// State for serving the bundle from `site_root` with the given clock.
+    pub fn new(site_root: &str, clock: Arc<dyn Clock>) -> Self {
+        let leptos_options = LeptosOptions::builder()
+            .output_name(marketwarden_app::OUTPUT_NAME)
+            .site_root(site_root)
+            .site_pkg_dir("pkg")
+            .build();
+        Self {
+            leptos_options,
+            clock,
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` is cancelled, then finishes the requests in
+/// flight.
+///
+/// # Errors
+///
+/// Fails if the listener fails.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

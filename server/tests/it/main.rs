@@ -1,0 +1,4 @@
+//! Integration tests of the server: the router in-process, and the binary as an operator runs it.
+
+mod binary;
+mod http;
