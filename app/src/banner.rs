@@ -112,7 +112,11 @@ fn exchange_clock_label(now: DateTime<Utc>) -> String {
 
 /// Moves `now` on every second from the monotonic clock, and marks the banner hydrated.
 #[cfg(feature = "hydrate")]
-fn start_ticking(anchor: ServerClockAnchor, now: RwSignal<DateTime<Utc>>, hydrated: RwSignal<bool>) {
+fn start_ticking(
+    anchor: ServerClockAnchor,
+    now: RwSignal<DateTime<Utc>>,
+    hydrated: RwSignal<bool>,
+) {
     use crate::browser_clock::monotonic_now_ms;
     use send_wrapper::SendWrapper;
 

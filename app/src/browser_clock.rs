@@ -60,7 +60,10 @@ mod tests {
             monotonic_ms: 250.0,
         };
         assert_eq!(anchor.server_time_at(250.0), start);
-        assert_eq!(anchor.server_time_at(1750.5), start + TimeDelta::microseconds(1_500_500));
+        assert_eq!(
+            anchor.server_time_at(1750.5),
+            start + TimeDelta::microseconds(1_500_500)
+        );
         assert_eq!(anchor.server_time_at(10.0), start, "never goes backwards");
     }
 

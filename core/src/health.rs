@@ -87,7 +87,11 @@ impl MarketHealth {
     pub fn countdown_label(&self) -> Option<String> {
         let seconds = self.seconds_to_next_phase?;
         let next = self.next_phase?;
-        Some(format!("{} in {}", next_change_verb(next), format_countdown(seconds)))
+        Some(format!(
+            "{} in {}",
+            next_change_verb(next),
+            format_countdown(seconds)
+        ))
     }
 }
 
@@ -148,7 +152,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid instant")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+            .single()
+            .expect("valid instant")
     }
 
     #[test]
@@ -174,11 +180,41 @@ mod tests {
     #[test]
     fn every_phase_has_its_own_title_icon_and_trading_flag() {
         let cases = [
-            (utc(2026, 11, 30, 3, 31, 0), "PRE_OPEN", "Pre-open", "🔔", true),
-            (utc(2026, 11, 30, 3, 40, 0), "AUCTION_FREEZE", "Auction freeze", "⏳", true),
-            (utc(2026, 11, 30, 4, 0, 0), "LIVE", "Market live", "📈", true),
-            (utc(2026, 11, 30, 1, 0, 0), "CLOSED", "Market closed", "🌙", false),
-            (utc(2026, 11, 29, 4, 0, 0), "CLOSED", "Closed — Weekend", "🌙", false),
+            (
+                utc(2026, 11, 30, 3, 31, 0),
+                "PRE_OPEN",
+                "Pre-open",
+                "🔔",
+                true,
+            ),
+            (
+                utc(2026, 11, 30, 3, 40, 0),
+                "AUCTION_FREEZE",
+                "Auction freeze",
+                "⏳",
+                true,
+            ),
+            (
+                utc(2026, 11, 30, 4, 0, 0),
+                "LIVE",
+                "Market live",
+                "📈",
+                true,
+            ),
+            (
+                utc(2026, 11, 30, 1, 0, 0),
+                "CLOSED",
+                "Market closed",
+                "🌙",
+                false,
+            ),
+            (
+                utc(2026, 11, 29, 4, 0, 0),
+                "CLOSED",
+                "Closed — Weekend",
+                "🌙",
+                false,
+            ),
         ];
         for (now, phase, title, icon, trading) in cases {
             let market = MarketHealth::at(now);
@@ -199,14 +235,20 @@ mod tests {
         );
         // Before the open on the same day.
         let market = MarketHealth::at(utc(2026, 11, 30, 2, 0, 0));
-        assert_eq!(market.description, "Before the pre-open. Pre-open starts at 09:00 IST.");
+        assert_eq!(
+            market.description,
+            "Before the pre-open. Pre-open starts at 09:00 IST."
+        );
     }
 
     #[test]
     fn countdown_label_names_the_next_phase() {
         // 09:10 IST: five minutes to the open.
         let market = MarketHealth::at(utc(2026, 11, 30, 3, 40, 0));
-        assert_eq!(market.countdown_label().as_deref(), Some("Trading starts in 05:00"));
+        assert_eq!(
+            market.countdown_label().as_deref(),
+            Some("Trading starts in 05:00")
+        );
     }
 
     #[test]

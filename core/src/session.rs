@@ -3,7 +3,9 @@
 //! This first version knows the regular NSE day on weekdays only; holidays and special sessions
 //! come with the full calendar.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 
 use crate::MarketPhase;
@@ -85,7 +87,10 @@ pub fn session_at(now: DateTime<Utc>) -> MarketSession {
     let time = local.time();
     let plan = day_plan(date);
 
-    let current = plan.windows.iter().position(|w| w.start <= time && time < w.end);
+    let current = plan
+        .windows
+        .iter()
+        .position(|w| w.start <= time && time < w.end);
     let (phase, closed_reason) = match current {
         Some(index) => (plan.windows[index].phase, None),
         None => {
@@ -190,7 +195,9 @@ fn boundaries(windows: &[Window]) -> impl Iterator<Item = Boundary> + '_ {
             at: window.start,
             phase: window.phase,
         };
-        let followed = windows.get(index + 1).is_some_and(|next| next.start == window.end);
+        let followed = windows
+            .get(index + 1)
+            .is_some_and(|next| next.start == window.end);
         let close = (!followed).then_some(Boundary {
             at: window.end,
             phase: MarketPhase::Closed,
@@ -250,14 +257,23 @@ mod tests {
         let cases = [
             (ist(2026, 11, 30, 8, 59, 59, NS_BEFORE), MarketPhase::Closed),
             (ist(2026, 11, 30, 9, 0, 0, 0), MarketPhase::PreOpen),
-            (ist(2026, 11, 30, 9, 6, 59, 999_000_000), MarketPhase::PreOpen),
+            (
+                ist(2026, 11, 30, 9, 6, 59, 999_000_000),
+                MarketPhase::PreOpen,
+            ),
             (ist(2026, 11, 30, 9, 6, 59, NS_BEFORE), MarketPhase::PreOpen),
             (ist(2026, 11, 30, 9, 7, 0, 0), MarketPhase::AuctionFreeze),
-            (ist(2026, 11, 30, 9, 14, 59, NS_BEFORE), MarketPhase::AuctionFreeze),
+            (
+                ist(2026, 11, 30, 9, 14, 59, NS_BEFORE),
+                MarketPhase::AuctionFreeze,
+            ),
             (ist(2026, 11, 30, 9, 15, 0, 0), MarketPhase::Live),
             (ist(2026, 11, 30, 15, 29, 59, NS_BEFORE), MarketPhase::Live),
             (ist(2026, 11, 30, 15, 30, 0, 0), MarketPhase::Closed),
-            (ist(2026, 11, 30, 23, 59, 59, NS_BEFORE), MarketPhase::Closed),
+            (
+                ist(2026, 11, 30, 23, 59, 59, NS_BEFORE),
+                MarketPhase::Closed,
+            ),
             (ist(2026, 12, 1, 0, 0, 0, 0), MarketPhase::Closed),
         ];
         for (now, expected) in cases {
@@ -283,20 +299,47 @@ mod tests {
         assert_eq!(before.closed_reason, Some(ClosedReason::BeforeOpen));
         let after = session_at(ist(2026, 11, 30, 15, 30, 0, 0));
         assert_eq!(after.closed_reason, Some(ClosedReason::AfterClose));
-        assert_eq!(session_at(ist(2026, 11, 30, 10, 0, 0, 0)).closed_reason, None);
+        assert_eq!(
+            session_at(ist(2026, 11, 30, 10, 0, 0, 0)).closed_reason,
+            None
+        );
     }
 
     #[test]
     fn next_change_walks_through_the_day() {
         let steps = [
-            (ist(2026, 11, 30, 3, 0, 0, 0), ist(2026, 11, 30, 9, 0, 0, 0), MarketPhase::PreOpen),
-            (ist(2026, 11, 30, 9, 0, 0, 0), ist(2026, 11, 30, 9, 7, 0, 0), MarketPhase::AuctionFreeze),
-            (ist(2026, 11, 30, 9, 7, 0, 0), ist(2026, 11, 30, 9, 15, 0, 0), MarketPhase::Live),
-            (ist(2026, 11, 30, 9, 15, 0, 0), ist(2026, 11, 30, 15, 30, 0, 0), MarketPhase::Closed),
-            (ist(2026, 11, 30, 15, 30, 0, 0), ist(2026, 12, 1, 9, 0, 0, 0), MarketPhase::PreOpen),
+            (
+                ist(2026, 11, 30, 3, 0, 0, 0),
+                ist(2026, 11, 30, 9, 0, 0, 0),
+                MarketPhase::PreOpen,
+            ),
+            (
+                ist(2026, 11, 30, 9, 0, 0, 0),
+                ist(2026, 11, 30, 9, 7, 0, 0),
+                MarketPhase::AuctionFreeze,
+            ),
+            (
+                ist(2026, 11, 30, 9, 7, 0, 0),
+                ist(2026, 11, 30, 9, 15, 0, 0),
+                MarketPhase::Live,
+            ),
+            (
+                ist(2026, 11, 30, 9, 15, 0, 0),
+                ist(2026, 11, 30, 15, 30, 0, 0),
+                MarketPhase::Closed,
+            ),
+            (
+                ist(2026, 11, 30, 15, 30, 0, 0),
+                ist(2026, 12, 1, 9, 0, 0, 0),
+                MarketPhase::PreOpen,
+            ),
         ];
         for (now, at, phase) in steps {
-            assert_eq!(session_at(now).next_change, Some(PhaseChange { at, phase }), "from {now}");
+            assert_eq!(
+                session_at(now).next_change,
+                Some(PhaseChange { at, phase }),
+                "from {now}"
+            );
         }
     }
 
@@ -352,7 +395,9 @@ mod tests {
         for minute in 0..(21 * 24 * 60) {
             let now = shifted(start, TimeDelta::minutes(minute));
             let session = session_at(now);
-            let next = session.next_change.expect("weekday rules always have a next change");
+            let next = session
+                .next_change
+                .expect("weekday rules always have a next change");
             assert!(next.at > now, "next change {} not after {now}", next.at);
             assert_ne!(next.phase, session.phase);
             let just_before = shifted(next.at, TimeDelta::nanoseconds(-1));
@@ -363,7 +408,11 @@ mod tests {
 
     #[test]
     fn extreme_instants_do_not_panic() {
-        for now in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, DateTime::UNIX_EPOCH] {
+        for now in [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::UNIX_EPOCH,
+        ] {
             let session = session_at(now);
             let _ = session.seconds_to_next_phase(now);
         }

@@ -37,12 +37,22 @@ pub enum Command {
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the log says which).
-    #[arg(long, env = "MARKETWARDEN_ADDR", value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
+    #[arg(
+        long,
+        env = "MARKETWARDEN_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:3000"
+    )]
     pub addr: SocketAddr,
 
     /// Folder with the built browser bundle (`pkg/`) and public assets, as `cargo leptos build`
     /// writes it.
-    #[arg(long, env = "MARKETWARDEN_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
+    #[arg(
+        long,
+        env = "MARKETWARDEN_SITE_ROOT",
+        value_name = "DIR",
+        default_value = "target/site"
+    )]
     pub site_root: PathBuf,
 
     /// Start the clock at this instant (RFC 3339, e.g. 2026-11-30T09:14:30+05:30) and let it run
@@ -220,7 +230,10 @@ mod tests {
     #[test]
     fn clock_start_rejects_a_bad_instant_with_an_example() {
         let error = parse(&["--clock-start", "tomorrow 9am"]).expect_err("must fail");
-        assert!(error.to_string().contains("2026-11-30T09:14:30+05:30"), "{error}");
+        assert!(
+            error.to_string().contains("2026-11-30T09:14:30+05:30"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -251,7 +264,11 @@ mod tests {
         let args = serve_args(parse(&[]).unwrap());
         let error = ServeSettings::resolve(args, env_of(&[("ZERODHA_API_KEY", "key")]))
             .expect_err("incomplete");
-        assert!(error.to_string().starts_with("ZERODHA_API_SECRET is not set"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("ZERODHA_API_SECRET is not set")
+        );
     }
 
     #[test]
@@ -280,7 +297,10 @@ mod tests {
             "RUST_LOG",
             "serve",
         ] {
-            assert!(help.contains(needle), "--help does not mention {needle}:\n{help}");
+            assert!(
+                help.contains(needle),
+                "--help does not mention {needle}:\n{help}"
+            );
         }
     }
 }

@@ -23,7 +23,10 @@ pub fn app(state: AppState) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(file_and_error_handler_with_context::<AppState, _>(provide_clock, shell))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            provide_clock,
+            shell,
+        ))
         .with_state(state)
 }
 

@@ -19,7 +19,13 @@ fn help_documents_serve_and_its_variables() {
     let output = marketwarden().arg("--help").output().expect("runs");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for needle in ["serve", "--addr", "MARKETWARDEN_ADDR", "--clock-start", "ZERODHA_API_SECRET"] {
+    for needle in [
+        "serve",
+        "--addr",
+        "MARKETWARDEN_ADDR",
+        "--clock-start",
+        "ZERODHA_API_SECRET",
+    ] {
         assert!(help.contains(needle), "missing {needle} in:\n{help}");
     }
 }
@@ -27,21 +33,39 @@ fn help_documents_serve_and_its_variables() {
 #[test]
 fn clock_start_with_kite_credentials_exits_with_a_clear_error() {
     let output = marketwarden()
-        .args(["serve", "--addr", "127.0.0.1:0", "--clock-start", "2026-11-30T09:00:00+05:30"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--clock-start",
+            "2026-11-30T09:00:00+05:30",
+        ])
         .env("ZERODHA_API_KEY", "kitekey")
         .env("ZERODHA_API_SECRET", "kitesecret-do-not-print")
         .output()
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("only accepted with the simulated broker"), "{stderr}");
-    assert!(!stderr.contains("kitesecret-do-not-print"), "secret leaked: {stderr}");
+    assert!(
+        stderr.contains("only accepted with the simulated broker"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("kitesecret-do-not-print"),
+        "secret leaked: {stderr}"
+    );
 }
 
 #[test]
 fn serve_reports_its_address_and_stops_cleanly_on_sigterm() {
     let mut child = marketwarden()
-        .args(["serve", "--addr", "127.0.0.1:0", "--clock-start", "2026-11-30T09:14:30+05:30"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--clock-start",
+            "2026-11-30T09:14:30+05:30",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

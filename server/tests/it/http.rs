@@ -22,11 +22,24 @@ fn state_at(now: DateTime<Utc>) -> AppState {
 }
 
 async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
-    let request = Request::get(uri).body(Body::empty()).expect("valid request");
-    let response = app(state).oneshot(request).await.expect("infallible router");
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .expect("valid request");
+    let response = app(state)
+        .oneshot(request)
+        .await
+        .expect("infallible router");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, String::from_utf8(bytes.to_vec()).expect("utf-8 body"))
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        String::from_utf8(bytes.to_vec()).expect("utf-8 body"),
+    )
 }
 
 /// Monday 2026-11-30 at 09:14:30 IST: thirty seconds of auction freeze left.

@@ -1,0 +1,33 @@
+# The two commands: `make run` serves the dashboard, `make test` runs every check.
+# Both install whatever tool is missing first (from crates.io, npm and Debian only), so they work
+# on a fresh machine; once installed, that step is quiet and takes a second or two.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ADDR ?= 127.0.0.1:3000
+
+# wasm-opt comes from end2end's npm packages (binaryen 132); it must come first on PATH, before
+# any older system copy. cargo-installed tools live in ~/.cargo/bin.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: help run test tools build
+
+help:
+	@echo "make run    build in release mode and serve on http://$(ADDR)"
+	@echo "make test   formatting, lints, cargo tests, no_std builds and the browser suite"
+
+tools:
+	@.ci/tools.sh
+
+build: tools
+	cargo leptos build --release
+
+run: build
+	./target/release/marketwarden serve --addr $(ADDR) --site-root target/site
+
+test: tools
+	@.ci/tools.sh --browser
+	@.ci/test.sh
