@@ -1,6 +1,8 @@
 //! The sticky status banner. This first version shows the market session; auth and feed states
 //! join it as their machines land.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use marketwarden_core::{MarketHealth, MarketSnapshot, ist_wall_clock};
@@ -14,12 +16,12 @@ use crate::browser_clock::ServerClockAnchor;
 ///
 /// # Errors
 ///
-/// Fails only if the server did not provide its clock to the app.
+/// Fails only if the server did not provide a [`crate::SnapshotSource`].
 #[server]
 pub async fn get_market_snapshot() -> Result<MarketSnapshot, ServerFnError> {
-    let clock = use_context::<std::sync::Arc<dyn marketwarden_core::Clock>>()
-        .ok_or_else(|| ServerFnError::new("the server provided no clock"))?;
-    Ok(MarketSnapshot::at(clock.now()))
+    let source = use_context::<crate::SnapshotSource>()
+        .ok_or_else(|| ServerFnError::new("the server provided no market snapshot source"))?;
+    Ok((source.0)())
 }
 
 /// The banner at the top of every page, rendered with the right state in the first byte of HTML.
@@ -53,7 +55,12 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
     // HTML exactly; the ticker moves it on once the page is hydrated.
     let now = RwSignal::new(snapshot.server_time);
     let hydrated = RwSignal::new(false);
-    let market = Memo::new(move |_| MarketHealth::at(now.get()));
+    let calendar = Arc::new(snapshot.calendar());
+    let calendar_error = snapshot.market.calendar_error.clone();
+    let market = Memo::new(move |_| MarketHealth {
+        calendar_error: calendar_error.clone(),
+        ..MarketHealth::at(&calendar, now.get())
+    });
 
     #[cfg(feature = "hydrate")]
     start_ticking(anchor, now, hydrated);
@@ -79,6 +86,18 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                 <span class="status-description" data-testid="banner-description">
                     {move || market.with(|m| m.description.clone())}
                 </span>
+                {move || {
+                    market
+                        .with(calendar_notices)
+                        .map(|text| {
+                            view! {
+                                <span class="status-notice" data-testid="calendar-notice">
+                                    <span aria-hidden="true">"⚠ "</span>
+                                    {text}
+                                </span>
+                            }
+                        })
+                }}
             </div>
             <div class="status-side">
                 <span class="status-countdown" role="timer" data-testid="countdown">
@@ -103,6 +122,20 @@ fn BannerMessage(text: &'static str) -> impl IntoView {
             <span class="status-text">{text}</span>
         </header>
     }
+}
+
+/// What the trader should know about the calendar itself: unpublished timings, data that does
+/// not cover the date, an operator's file that failed to load.
+fn calendar_notices(market: &MarketHealth) -> Option<String> {
+    let notices: Vec<&str> = [
+        &market.note,
+        &market.calendar_warning,
+        &market.calendar_error,
+    ]
+    .into_iter()
+    .filter_map(|notice| notice.as_deref())
+    .collect();
+    (!notices.is_empty()).then(|| notices.join(" · "))
 }
 
 /// "14:03:21 IST": the exchange's wall clock.

@@ -5,11 +5,13 @@
 //! current. The market rules come from `marketwarden-core` in both builds, so both compute the
 //! same answers.
 //!
-//! On the server the app reads wall-clock time only from the [`marketwarden_core::Clock`] the
-//! server provides as a context value of type `Arc<dyn Clock>`.
+//! On the server the app gets what it shows from the server through Leptos context (a
+//! [`SnapshotSource`]); it never depends on the server crate.
 
 mod banner;
 mod browser_clock;
+
+use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -17,6 +19,12 @@ use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
 
 pub use banner::{MarketBanner, get_market_snapshot};
+use marketwarden_core::MarketSnapshot;
+
+/// How the server hands the app the market snapshot to render: a function the server provides
+/// as a Leptos context value. It reads the server's clock and calendar.
+#[derive(Clone)]
+pub struct SnapshotSource(pub Arc<dyn Fn() -> MarketSnapshot + Send + Sync>);
 
 /// The name of the bundle files under `/pkg` (`marketwarden.js`, `.wasm`, `.css`).
 pub const OUTPUT_NAME: &str = "marketwarden";

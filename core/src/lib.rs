@@ -1,5 +1,5 @@
 //! The shared heart of marketwarden: the NSE market calendar, the rules that turn an instant into a
-//! market phase, and the wire types of the health API.
+//! market phase, the priority rule, and the wire types of the health API.
 //!
 //! This crate does no I/O and never reads the clock: every computation takes `now` as a parameter.
 //! It is `#![no_std]` with `alloc`, so the same code runs in the server and, compiled to WASM, in
@@ -7,11 +7,11 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use marketwarden_core::{MarketPhase, session_at};
+//! use marketwarden_core::{Calendar, MarketPhase};
 //!
 //! // Monday 2026-11-30, 10:00 IST is 04:30 UTC.
 //! let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap();
-//! assert_eq!(session_at(now).phase, MarketPhase::Live);
+//! assert_eq!(Calendar::builtin().session_at(now).phase, MarketPhase::Live);
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
@@ -21,14 +21,20 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod clock;
+mod calendar;
 mod display;
 mod health;
 mod phase;
-mod session;
+mod system;
 
-pub use clock::Clock;
+pub use calendar::{
+    CALENDAR_FILE_HEADER, Calendar, CalendarFileError, ClosedReason, Coverage, IST, LineProblem,
+    MarketSession, PhaseChange, PhaseWindow, REGULAR_DAY, TradingDay, ist_to_utc, ist_wall_clock,
+};
 pub use display::format_countdown;
-pub use health::{MarketHealth, MarketSnapshot};
+pub use health::{MarketHealth, MarketSnapshot, in_ist};
 pub use phase::MarketPhase;
-pub use session::{ClosedReason, IST, MarketSession, PhaseChange, ist_wall_clock, session_at};
+pub use system::{
+    AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, PriorityStatus, SystemHealth,
+    priority, priority_message,
+};

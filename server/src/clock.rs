@@ -4,8 +4,13 @@
 //! system clock (see `.clippy.toml`).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketwarden_core::Clock;
 use tokio::time::Instant;
+
+/// A source of wall-clock time, shared as `Arc<dyn Clock>`.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
 
 /// The host's real clock.
 #[derive(Clone, Copy, Debug, Default)]

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ENVIRONMENT_HELP: &str = "\
@@ -32,6 +32,44 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard and the health API (the default).
     Serve(ServeArgs),
+    /// Print the market object (phase, next change, holiday or session) as JSON.
+    Phase(PhaseArgs),
+    /// List or check trading calendars.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct PhaseArgs {
+    /// The instant to ask about (RFC 3339); the system clock by default.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    pub at: Option<DateTime<Utc>>,
+
+    /// A calendar file laid over the built-in calendar.
+    #[arg(long, value_name = "FILE")]
+    pub calendar: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Print the phase windows of every trading day in a date range, as CSV
+    /// (`date,phase,start,end,name`, IST).
+    Sessions {
+        /// First date (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: NaiveDate,
+        /// Last date, included (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: NaiveDate,
+        /// A calendar file laid over the built-in calendar.
+        #[arg(long, value_name = "FILE")]
+        calendar: Option<PathBuf>,
+    },
+    /// Validate a calendar file: exit 0 if it loads, else list every problem with its line.
+    Check {
+        /// The calendar file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, Args)]
@@ -59,6 +97,11 @@ pub struct ServeArgs {
     /// forward, for demos and tests. Only accepted with the simulated broker.
     #[arg(long, env = "MARKETWARDEN_CLOCK_START", value_name = "RFC3339", value_parser = parse_instant)]
     pub clock_start: Option<DateTime<Utc>>,
+
+    /// A calendar file laid over the built-in NSE calendar (new holidays, special sessions,
+    /// overrides). Reloaded on SIGHUP; a bad file keeps the last good calendar.
+    #[arg(long, env = "MARKETWARDEN_CALENDAR", value_name = "FILE")]
+    pub calendar: Option<PathBuf>,
 
     /// Log line format.
     #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -98,6 +141,7 @@ pub struct ServeSettings {
     pub addr: SocketAddr,
     pub site_root: PathBuf,
     pub clock_start: Option<DateTime<Utc>>,
+    pub calendar: Option<PathBuf>,
     pub log_format: LogFormat,
     pub broker: BrokerMode,
 }
@@ -163,13 +207,14 @@ impl ServeSettings {
             addr: args.addr,
             site_root: args.site_root,
             clock_start: args.clock_start,
+            calendar: args.calendar,
             log_format: args.log_format,
             broker,
         })
     }
 }
 
-fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|instant| instant.with_timezone(&Utc))
         .map_err(|error| {
@@ -190,6 +235,7 @@ mod tests {
         match cli.command {
             Some(Command::Serve(args)) => args,
             None => cli.serve,
+            Some(other) => panic!("not serve: {other:?}"),
         }
     }
 
@@ -295,7 +341,11 @@ mod tests {
             "ZERODHA_API_KEY",
             "ZERODHA_API_SECRET",
             "RUST_LOG",
+            "--calendar",
+            "MARKETWARDEN_CALENDAR",
             "serve",
+            "phase",
+            "calendar",
         ] {
             assert!(
                 help.contains(needle),

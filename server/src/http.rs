@@ -6,25 +6,26 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
-use marketwarden_app::{App, shell};
-use marketwarden_core::{Clock, MarketHealth};
+use marketwarden_app::{App, SnapshotSource, shell};
+use marketwarden_core::{MarketHealth, MarketSnapshot};
 
 use crate::AppState;
 
 /// The whole router, ready to serve.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let clock = state.clock.clone();
-    let provide_clock = move || leptos::prelude::provide_context::<Arc<dyn Clock>>(clock.clone());
+    let snapshot_state = state.clone();
+    let snapshots = SnapshotSource(Arc::new(move || market_snapshot(&snapshot_state)));
+    let provide_snapshots = move || leptos::prelude::provide_context(snapshots.clone());
 
     Router::new()
         .route("/api/system/health/market", get(market_health))
-        .leptos_routes_with_context(&state, routes, provide_clock.clone(), {
+        .leptos_routes_with_context(&state, routes, provide_snapshots.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
-            provide_clock,
+            provide_snapshots,
             shell,
         ))
         .with_state(state)
@@ -32,5 +33,14 @@ pub fn app(state: AppState) -> Router {
 
 /// `GET /api/system/health/market`: the market session now, from the clock alone.
 async fn market_health(State(state): State<AppState>) -> Json<MarketHealth> {
-    Json(MarketHealth::at(state.clock.now()))
+    Json(market_snapshot(&state).market)
+}
+
+/// The market now, with the calendar in use and its load error, if any.
+fn market_snapshot(state: &AppState) -> MarketSnapshot {
+    let current = state.calendar.current();
+    let mut snapshot = MarketSnapshot::at(&current.calendar, state.clock.now());
+    snapshot.market.calendar_error = current.error;
+    snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
+    snapshot
 }

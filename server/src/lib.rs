@@ -3,6 +3,8 @@
 //! `main` reads the configuration, builds an [`AppState`] and calls [`run`]; tests build the
 //! router with [`app`] and call it directly.
 
+pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod config;
 mod http;
@@ -11,11 +13,13 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use marketwarden_core::Clock;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use http::app;
+
+use crate::calendar::CalendarStore;
+use crate::clock::Clock;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The only source of wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// The trading calendar in use.
+    pub calendar: Arc<CalendarStore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -33,8 +39,8 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// State for serving the bundle from `site_root` with the given clock.
-    pub fn new(site_root: &str, clock: Arc<dyn Clock>) -> Self {
+    /// State for serving the bundle from `site_root` with the given clock and calendar.
+    pub fn new(site_root: &str, clock: Arc<dyn Clock>, calendar: Arc<CalendarStore>) -> Self {
         let leptos_options = LeptosOptions::builder()
             .output_name(marketwarden_app::OUTPUT_NAME)
             .site_root(site_root)
@@ -43,6 +49,7 @@ impl AppState {
         Self {
             leptos_options,
             clock,
+            calendar,
         }
     }
 }

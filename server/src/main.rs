@@ -1,25 +1,55 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
-use marketwarden_core::Clock;
-use marketwarden_server::clock::{StartedClock, SystemClock};
-use marketwarden_server::config::{Cli, Command, LogFormat, ServeSettings};
+use marketwarden_server::calendar::CalendarStore;
+use marketwarden_server::cli::{self, CommandError};
+use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
+use marketwarden_server::config::{CalendarCommand, Cli, Command, LogFormat, ServeSettings};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
+        Some(Command::Phase(args)) => {
+            let calendar = cli::load_calendar(args.calendar.as_deref());
+            let at = args.at.unwrap_or_else(|| SystemClock.now());
+            return offline(calendar.map(|calendar| cli::phase_json(&calendar, at)));
+        }
+        Some(Command::Calendar(CalendarCommand::Sessions { from, to, calendar })) => {
+            let calendar = cli::load_calendar(calendar.as_deref());
+            return offline(calendar.and_then(|calendar| cli::sessions_csv(&calendar, from, to)));
+        }
+        Some(Command::Calendar(CalendarCommand::Check { file })) => {
+            return offline(cli::check_file(&file));
+        }
     };
     let settings = ServeSettings::resolve(args, |name| std::env::var(name).ok())?;
     init_logging(settings.log_format);
-    serve(settings).await
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an offline command's output, or its error on stderr with exit status 1.
+fn offline(result: Result<String, CommandError>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(output) => {
+            cli::print(&output);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
@@ -41,6 +71,15 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         );
     }
 
+    let calendar = Arc::new(match &settings.calendar {
+        Some(path) => CalendarStore::with_file(path.clone()),
+        None => CalendarStore::builtin(),
+    });
+    #[cfg(unix)]
+    let signals = ShutdownSignals::install()?;
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
@@ -52,36 +91,59 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    run(listener, AppState::new(&site_root, clock), shutdown)
-        .await
-        .context("server failed")?;
+    #[cfg(unix)]
+    tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
+    #[cfg(unix)]
+    tokio::spawn(reload_calendar_on_sighup(hangups, calendar.clone()));
+    run(
+        listener,
+        AppState::new(&site_root, clock, calendar),
+        shutdown,
+    )
+    .await
+    .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+/// SIGINT and SIGTERM handlers, installed before the server says it is listening so that a
+/// signal sent right after that line is never missed.
+#[cfg(unix)]
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
     }
-    shutdown.cancel();
+
+    /// Cancels `shutdown` on the first SIGINT or SIGTERM.
+    async fn cancel_on_signal(mut self, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+        }
+        shutdown.cancel();
+    }
+}
+
+/// Reloads the calendar file on every SIGHUP.
+#[cfg(unix)]
+async fn reload_calendar_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    calendar: Arc<CalendarStore>,
+) {
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP received, reloading the calendar file");
+        calendar.reload();
+    }
 }
 
 fn init_logging(format: LogFormat) {

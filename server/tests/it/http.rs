@@ -4,7 +4,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
-use marketwarden_core::Clock;
+use marketwarden_server::calendar::CalendarStore;
+use marketwarden_server::clock::Clock;
 use marketwarden_server::{AppState, app};
 use tower::ServiceExt;
 
@@ -18,7 +19,11 @@ impl Clock for FixedClock {
 }
 
 fn state_at(now: DateTime<Utc>) -> AppState {
-    AppState::new("target/site", Arc::new(FixedClock(now)))
+    AppState::new(
+        "target/site",
+        Arc::new(FixedClock(now)),
+        Arc::new(CalendarStore::builtin()),
+    )
 }
 
 async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
@@ -58,7 +63,8 @@ async fn market_endpoint_answers_with_the_seed_fields() {
     assert_eq!(json["is_trading_hours"], true);
     assert_eq!(json["seconds_to_next_phase"], 30);
     assert_eq!(json["next_phase"], "LIVE");
-    assert_eq!(json["next_change_at"], "2026-11-30T03:45:00Z");
+    assert_eq!(json["next_change_at"], "2026-11-30T09:15:00+05:30");
+    assert_eq!(json["calendar_coverage_ends"], "2026-12-31");
     assert!(json["description"].as_str().unwrap().contains("09:15 IST"));
 }
 
@@ -92,4 +98,62 @@ async fn unknown_page_is_a_404_that_still_shows_the_banner() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Page not found"), "{html}");
     assert!(html.contains(r#"data-phase="AUCTION_FREEZE""#), "{html}");
+}
+
+#[tokio::test]
+async fn market_endpoint_names_the_holiday() {
+    // Tuesday 2026-11-10, 11:00 IST.
+    let holiday = Utc.with_ymd_and_hms(2026, 11, 10, 5, 30, 0).unwrap();
+    let (_, body) = get(state_at(holiday), "/api/system/health/market").await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["title"], "Closed — Diwali-Balipratipada");
+    assert_eq!(json["holiday_name"], "Diwali-Balipratipada");
+}
+
+#[tokio::test]
+async fn bad_calendar_file_is_reported_in_health_and_the_page() {
+    let dir = std::env::temp_dir().join(format!("marketwarden-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.csv");
+    std::fs::write(&path, "date,kind,hours,name\n2026-11-30,clsoed,,Typo\n").unwrap();
+    let state = AppState::new(
+        "target/site",
+        Arc::new(FixedClock(freeze_ending())),
+        Arc::new(CalendarStore::with_file(path)),
+    );
+    let (_, body) = get(state.clone(), "/api/system/health/market").await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    // The built-in calendar stays in use.
+    assert_eq!(json["phase"], "AUCTION_FREEZE");
+    let error = json["calendar_error"].as_str().expect("an error");
+    assert!(
+        error.contains("bad.csv: line 2: unknown kind `clsoed`"),
+        "{error}"
+    );
+    let (_, html) = get(state, "/").await;
+    assert!(html.contains("unknown kind"), "{html}");
+}
+
+#[tokio::test]
+async fn good_calendar_file_changes_the_answer_and_travels_with_the_page() {
+    let dir = std::env::temp_dir().join(format!("marketwarden-it-good-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("good.csv");
+    std::fs::write(
+        &path,
+        "date,kind,hours,name\n2026-11-30,closed,,Snap closure\n",
+    )
+    .unwrap();
+    let state = AppState::new(
+        "target/site",
+        Arc::new(FixedClock(freeze_ending())),
+        Arc::new(CalendarStore::with_file(path)),
+    );
+    let (_, body) = get(state.clone(), "/api/system/health/market").await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["title"], "Closed — Snap closure");
+    let (_, html) = get(state, "/").await;
+    assert!(html.contains("Closed — Snap closure"), "{html}");
+    // The browser gets the overrides to compute the same phases offline.
+    assert!(html.contains("2026-11-30,closed,,Snap closure"), "{html}");
 }

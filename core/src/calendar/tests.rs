@@ -1,0 +1,597 @@
+use super::*;
+use alloc::string::ToString;
+use chrono::TimeDelta;
+
+fn shifted(at: DateTime<Utc>, delta: TimeDelta) -> DateTime<Utc> {
+    at.checked_add_signed(delta).expect("instant in range")
+}
+
+/// An instant given as an IST wall-clock time with nanoseconds.
+fn ist(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> DateTime<Utc> {
+    let naive = NaiveDate::from_ymd_opt(y, mo, d)
+        .and_then(|date| date.and_hms_nano_opt(h, mi, s, nanos))
+        .expect("valid local time");
+    IST.from_local_datetime(&naive)
+        .single()
+        .expect("IST has no gaps")
+        .with_timezone(&Utc)
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+const NS_BEFORE: u32 = 999_999_999;
+
+fn phase_at(calendar: &Calendar, now: DateTime<Utc>) -> MarketPhase {
+    calendar.session_at(now).phase
+}
+
+#[test]
+fn builtin_calendar_parses_and_covers_2024_to_2026() {
+    let calendar = Calendar::builtin();
+    assert_eq!(
+        calendar.coverage(),
+        Coverage {
+            starts: date(2024, 1, 1),
+            ends: date(2026, 12, 31)
+        }
+    );
+}
+
+#[test]
+fn regular_day_phases_are_half_open_at_every_edge() {
+    let calendar = Calendar::builtin();
+    // Monday 2026-11-30.
+    let cases = [
+        (ist(2026, 11, 30, 8, 59, 59, NS_BEFORE), MarketPhase::Closed),
+        (ist(2026, 11, 30, 9, 0, 0, 0), MarketPhase::PreOpen),
+        (
+            ist(2026, 11, 30, 9, 6, 59, 999_000_000),
+            MarketPhase::PreOpen,
+        ),
+        (ist(2026, 11, 30, 9, 6, 59, NS_BEFORE), MarketPhase::PreOpen),
+        (ist(2026, 11, 30, 9, 7, 0, 0), MarketPhase::AuctionFreeze),
+        (
+            ist(2026, 11, 30, 9, 14, 59, NS_BEFORE),
+            MarketPhase::AuctionFreeze,
+        ),
+        (ist(2026, 11, 30, 9, 15, 0, 0), MarketPhase::Live),
+        (ist(2026, 11, 30, 15, 29, 59, NS_BEFORE), MarketPhase::Live),
+        (ist(2026, 11, 30, 15, 30, 0, 0), MarketPhase::Closed),
+        (
+            ist(2026, 11, 30, 23, 59, 59, NS_BEFORE),
+            MarketPhase::Closed,
+        ),
+        (ist(2026, 12, 1, 0, 0, 0, 0), MarketPhase::Closed),
+    ];
+    for (now, expected) in cases {
+        assert_eq!(phase_at(&calendar, now), expected, "at {now}");
+    }
+}
+
+#[test]
+fn weekends_are_closed_all_day() {
+    let calendar = Calendar::builtin();
+    for day in [28, 29] {
+        for (h, m) in [(0, 0), (9, 0), (9, 10), (12, 0), (15, 29), (23, 59)] {
+            let session = calendar.session_at(ist(2026, 11, day, h, m, 0, 0));
+            assert_eq!(session.phase, MarketPhase::Closed);
+            assert_eq!(session.closed_reason, Some(ClosedReason::Weekend));
+            assert_eq!(session.day, TradingDay::Weekend);
+        }
+    }
+}
+
+#[test]
+fn closed_reason_tells_before_open_from_after_close() {
+    let calendar = Calendar::builtin();
+    let reason = |h, m| {
+        calendar
+            .session_at(ist(2026, 11, 30, h, m, 0, 0))
+            .closed_reason
+    };
+    assert_eq!(reason(8, 0), Some(ClosedReason::BeforeOpen));
+    assert_eq!(reason(15, 30), Some(ClosedReason::AfterClose));
+    assert_eq!(reason(10, 0), None);
+}
+
+#[test]
+fn holiday_is_closed_all_day_with_its_name() {
+    let calendar = Calendar::builtin();
+    for (h, m) in [(0, 0), (9, 0), (9, 10), (12, 0), (15, 29)] {
+        let session = calendar.session_at(ist(2026, 11, 10, h, m, 0, 0));
+        assert_eq!(session.phase, MarketPhase::Closed);
+        assert_eq!(session.closed_reason, Some(ClosedReason::Holiday));
+        assert_eq!(
+            session.day,
+            TradingDay::Holiday {
+                name: "Diwali-Balipratipada"
+            }
+        );
+    }
+}
+
+#[test]
+fn muhurat_day_is_live_only_in_its_window() {
+    let calendar = Calendar::builtin();
+    // 2024-11-01: pre-open 17:45-18:00, trading 18:00-19:00.
+    let cases = [
+        (ist(2024, 11, 1, 9, 15, 0, 0), MarketPhase::Closed),
+        (ist(2024, 11, 1, 17, 44, 59, NS_BEFORE), MarketPhase::Closed),
+        (ist(2024, 11, 1, 17, 45, 0, 0), MarketPhase::PreOpen),
+        (
+            ist(2024, 11, 1, 17, 51, 59, NS_BEFORE),
+            MarketPhase::PreOpen,
+        ),
+        (ist(2024, 11, 1, 17, 52, 0, 0), MarketPhase::AuctionFreeze),
+        (
+            ist(2024, 11, 1, 17, 59, 59, NS_BEFORE),
+            MarketPhase::AuctionFreeze,
+        ),
+        (ist(2024, 11, 1, 18, 0, 0, 0), MarketPhase::Live),
+        (ist(2024, 11, 1, 18, 59, 59, NS_BEFORE), MarketPhase::Live),
+        (ist(2024, 11, 1, 19, 0, 0, 0), MarketPhase::Closed),
+        // 2025-10-21: pre-open 13:30-13:45, trading 13:45-14:45.
+        (ist(2025, 10, 21, 9, 15, 0, 0), MarketPhase::Closed),
+        (ist(2025, 10, 21, 13, 30, 0, 0), MarketPhase::PreOpen),
+        (ist(2025, 10, 21, 13, 37, 0, 0), MarketPhase::AuctionFreeze),
+        (ist(2025, 10, 21, 13, 45, 0, 0), MarketPhase::Live),
+        (ist(2025, 10, 21, 14, 44, 59, NS_BEFORE), MarketPhase::Live),
+        (ist(2025, 10, 21, 14, 45, 0, 0), MarketPhase::Closed),
+    ];
+    for (now, expected) in cases {
+        assert_eq!(phase_at(&calendar, now), expected, "at {now}");
+    }
+    let morning = calendar.session_at(ist(2024, 11, 1, 9, 15, 0, 0));
+    assert_eq!(morning.closed_reason, Some(ClosedReason::BeforeOpen));
+    assert_eq!(
+        morning.next_change.map(|c| c.at),
+        Some(ist(2024, 11, 1, 17, 45, 0, 0))
+    );
+}
+
+#[test]
+fn unpublished_muhurat_is_closed_with_a_note_never_a_guess() {
+    let calendar = Calendar::builtin();
+    for h in 0..24 {
+        let session = calendar.session_at(ist(2026, 11, 8, h, 30, 0, 0));
+        assert_eq!(session.phase, MarketPhase::Closed, "at {h}:30");
+        assert_eq!(
+            session.closed_reason,
+            Some(ClosedReason::TimingsNotPublished)
+        );
+    }
+    // Sunday night: next comes Monday's regular pre-open.
+    let late = calendar.session_at(ist(2026, 11, 8, 23, 0, 0, 0));
+    assert_eq!(
+        late.next_change.map(|c| c.at),
+        Some(ist(2026, 11, 9, 9, 0, 0, 0))
+    );
+}
+
+#[test]
+fn disaster_recovery_saturdays_have_their_own_windows() {
+    let calendar = Calendar::builtin();
+    let cases = [
+        // 2024-03-02: pre-open 09:00, trading 09:15-10:00; pre-open 11:15, trading 11:30-12:30.
+        (ist(2024, 3, 2, 9, 0, 0, 0), MarketPhase::PreOpen),
+        (ist(2024, 3, 2, 9, 15, 0, 0), MarketPhase::Live),
+        (ist(2024, 3, 2, 10, 0, 0, 0), MarketPhase::Closed),
+        (ist(2024, 3, 2, 11, 15, 0, 0), MarketPhase::PreOpen),
+        (ist(2024, 3, 2, 11, 22, 0, 0), MarketPhase::AuctionFreeze),
+        (ist(2024, 3, 2, 11, 30, 0, 0), MarketPhase::Live),
+        (ist(2024, 3, 2, 12, 29, 59, NS_BEFORE), MarketPhase::Live),
+        (ist(2024, 3, 2, 12, 30, 0, 0), MarketPhase::Closed),
+        // 2024-05-18: trading 09:15-10:00 and 11:45-12:40 (no pre-open published).
+        (ist(2024, 5, 18, 9, 0, 0, 0), MarketPhase::Closed),
+        (ist(2024, 5, 18, 9, 15, 0, 0), MarketPhase::Live),
+        (ist(2024, 5, 18, 10, 30, 0, 0), MarketPhase::Closed),
+        (ist(2024, 5, 18, 11, 45, 0, 0), MarketPhase::Live),
+        (ist(2024, 5, 18, 12, 40, 0, 0), MarketPhase::Closed),
+    ];
+    for (now, expected) in cases {
+        assert_eq!(phase_at(&calendar, now), expected, "at {now}");
+    }
+    let gap = calendar.session_at(ist(2024, 3, 2, 10, 30, 0, 0));
+    assert_eq!(gap.closed_reason, Some(ClosedReason::BetweenSessions));
+    assert_eq!(
+        gap.next_change.map(|c| (c.at, c.phase)),
+        Some((ist(2024, 3, 2, 11, 15, 0, 0), MarketPhase::PreOpen))
+    );
+}
+
+/// Every row of the reference CSV (shared/reference/nse-holidays-2024-2026.csv, copied verbatim).
+#[test]
+fn every_row_of_the_reference_csv_is_honoured() {
+    let calendar = Calendar::builtin();
+    let csv = include_str!("../../tests/data/nse-holidays-2024-2026.csv");
+    let mut checked = 0;
+    for line in csv.lines().skip(1) {
+        let mut fields = line.splitn(4, ',');
+        let day = NaiveDate::parse_from_str(fields.next().unwrap(), "%Y-%m-%d").unwrap();
+        let _weekday = fields.next();
+        let kind = fields.next().unwrap();
+        let at = |h, m| {
+            let now = ist_to_utc(day, NaiveTime::from_hms_opt(h, m, 0).unwrap()).unwrap();
+            calendar.session_at(now)
+        };
+        match kind {
+            "closed" => {
+                assert_eq!(at(10, 0).phase, MarketPhase::Closed, "{day}");
+                assert_eq!(
+                    at(10, 0).closed_reason,
+                    Some(ClosedReason::Holiday),
+                    "{day}"
+                );
+            }
+            "weekend_holiday" => assert_eq!(
+                at(10, 0).closed_reason,
+                Some(ClosedReason::Weekend),
+                "{day}"
+            ),
+            "special_session" => {
+                assert_eq!(at(9, 15).phase, MarketPhase::Live, "{day}");
+                assert!(matches!(at(9, 15).day, TradingDay::Special { .. }), "{day}");
+            }
+            "muhurat" => {
+                assert_eq!(
+                    at(10, 0).phase,
+                    MarketPhase::Closed,
+                    "{day}: regular hours are closed"
+                );
+                let live_somewhere =
+                    (0..24 * 60).any(|m| at(m / 60, m % 60).phase == MarketPhase::Live);
+                let published = !line.contains("timings not published");
+                assert_eq!(live_somewhere, published, "{day}");
+            }
+            other => panic!("unknown kind {other} in the reference CSV"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 63);
+    // Closures per year as the annual lists give them (weekday closures, Muhurat days included).
+    for (year, expected) in [(2024, 17), (2025, 14), (2026, 16)] {
+        let mut day = date(year, 1, 1);
+        let mut closures = 0;
+        while day.year() == year {
+            let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+            let regular_hours_closed = calendar
+                .session_at(ist_to_utc(day, hm(10, 0)).unwrap())
+                .phase
+                == MarketPhase::Closed;
+            closures += u32::from(weekday && regular_hours_closed);
+            day = day.succ_opt().unwrap();
+        }
+        assert_eq!(closures, expected, "{year}");
+    }
+}
+
+#[test]
+fn next_change_walks_through_the_day() {
+    let calendar = Calendar::builtin();
+    let steps = [
+        (
+            ist(2026, 11, 30, 3, 0, 0, 0),
+            ist(2026, 11, 30, 9, 0, 0, 0),
+            MarketPhase::PreOpen,
+        ),
+        (
+            ist(2026, 11, 30, 9, 0, 0, 0),
+            ist(2026, 11, 30, 9, 7, 0, 0),
+            MarketPhase::AuctionFreeze,
+        ),
+        (
+            ist(2026, 11, 30, 9, 7, 0, 0),
+            ist(2026, 11, 30, 9, 15, 0, 0),
+            MarketPhase::Live,
+        ),
+        (
+            ist(2026, 11, 30, 9, 15, 0, 0),
+            ist(2026, 11, 30, 15, 30, 0, 0),
+            MarketPhase::Closed,
+        ),
+        (
+            ist(2026, 11, 30, 15, 30, 0, 0),
+            ist(2026, 12, 1, 9, 0, 0, 0),
+            MarketPhase::PreOpen,
+        ),
+    ];
+    for (now, at, phase) in steps {
+        assert_eq!(
+            calendar.session_at(now).next_change,
+            Some(PhaseChange { at, phase }),
+            "from {now}"
+        );
+    }
+}
+
+#[test]
+fn next_change_crosses_weekends_and_holidays() {
+    let calendar = Calendar::builtin();
+    let cases = [
+        // Friday close to Monday's pre-open.
+        (
+            ist(2026, 11, 27, 15, 30, 0, 0),
+            ist(2026, 11, 30, 9, 0, 0, 0),
+        ),
+        (
+            ist(2026, 11, 29, 23, 59, 59, NS_BEFORE),
+            ist(2026, 11, 30, 9, 0, 0, 0),
+        ),
+        // Monday 2026-11-23 close, Tuesday 11-24 a holiday: Wednesday's pre-open.
+        (
+            ist(2026, 11, 23, 15, 30, 0, 0),
+            ist(2026, 11, 25, 9, 0, 0, 0),
+        ),
+        // Friday 2026-01-30 close, Sunday 02-01 the Budget session.
+        (ist(2026, 1, 30, 15, 30, 0, 0), ist(2026, 2, 1, 9, 0, 0, 0)),
+        // Monday 2025-10-20 close: Tuesday's Muhurat pre-open at 13:30 (regular hours closed).
+        (
+            ist(2025, 10, 20, 15, 30, 0, 0),
+            ist(2025, 10, 21, 13, 30, 0, 0),
+        ),
+        // After Muhurat 2025: 10-22 a holiday, so Thursday 10-23.
+        (
+            ist(2025, 10, 21, 14, 45, 0, 0),
+            ist(2025, 10, 23, 9, 0, 0, 0),
+        ),
+    ];
+    for (now, expected) in cases {
+        let next = calendar.session_at(now).next_change.expect("a next change");
+        assert_eq!(
+            (next.at, next.phase),
+            (expected, MarketPhase::PreOpen),
+            "from {now}"
+        );
+    }
+}
+
+#[test]
+fn seconds_to_next_phase_rounds_up_and_reaches_zero_at_the_change() {
+    let calendar = Calendar::builtin();
+    let open = ist(2026, 11, 30, 9, 0, 0, 0);
+    for (now, expected) in [
+        (shifted(open, TimeDelta::seconds(-90)), 90),
+        (shifted(open, TimeDelta::milliseconds(-1500)), 2),
+        (shifted(open, TimeDelta::nanoseconds(-1)), 1),
+    ] {
+        assert_eq!(
+            calendar.session_at(now).seconds_to_next_phase(now),
+            Some(expected)
+        );
+    }
+    let friday_close = ist(2026, 11, 27, 15, 30, 0, 0);
+    let expected = ((2 * 24 + 17) * 60 + 30) * 60;
+    assert_eq!(
+        calendar
+            .session_at(friday_close)
+            .seconds_to_next_phase(friday_close),
+        Some(expected)
+    );
+}
+
+#[test]
+fn coverage_warning_when_the_date_or_the_next_change_is_not_covered() {
+    let calendar = Calendar::builtin();
+    let warning = |now| calendar.session_at(now).coverage_warning();
+    assert_eq!(warning(ist(2026, 12, 30, 10, 0, 0, 0)), None);
+    // Thursday 2026-12-31 after the close: the next session is in 2027.
+    assert_eq!(
+        warning(ist(2026, 12, 31, 16, 0, 0, 0)).as_deref(),
+        Some("holiday list for 2027 not loaded")
+    );
+    // Weekday rules still give a phase past the coverage.
+    let session = calendar.session_at(ist(2027, 3, 1, 10, 0, 0, 0));
+    assert_eq!(session.phase, MarketPhase::Live);
+    assert_eq!(session.coverage.ends, date(2026, 12, 31));
+    assert_eq!(
+        session.coverage_warning().as_deref(),
+        Some("holiday list for 2027 not loaded")
+    );
+    assert_eq!(
+        warning(ist(2023, 6, 1, 10, 0, 0, 0)).as_deref(),
+        Some("holiday list for 2023 not loaded")
+    );
+}
+
+#[test]
+fn overrides_add_closures_sessions_and_coverage() {
+    let text = "\
+# 2027 list, and the 2021 outage re-opening
+date,kind,hours,name
+2027-12-31,coverage-ends,,NSE holiday list 2027
+2021-01-01,coverage-starts,,
+2027-01-26,closed,,Republic Day
+2021-02-24,session,pre-open 09:00 trading 09:15-11:40; pre-open 15:30 trading 15:45-17:00,Trading halt and re-opening
+2026-11-08,session,pre-open 13:30 trading 13:45-14:45,\"Muhurat trading, Samvat 2083\"
+";
+    let calendar = Calendar::builtin()
+        .with_overrides(text)
+        .expect("valid overrides");
+    assert_eq!(
+        calendar.coverage(),
+        Coverage {
+            starts: date(2021, 1, 1),
+            ends: date(2027, 12, 31)
+        }
+    );
+    assert_eq!(
+        phase_at(&calendar, ist(2027, 1, 26, 10, 0, 0, 0)),
+        MarketPhase::Closed
+    );
+    let outage = [
+        (ist(2021, 2, 24, 11, 39, 0, 0), MarketPhase::Live),
+        (ist(2021, 2, 24, 11, 40, 0, 0), MarketPhase::Closed),
+        (ist(2021, 2, 24, 15, 30, 0, 0), MarketPhase::PreOpen),
+        (ist(2021, 2, 24, 15, 37, 0, 0), MarketPhase::AuctionFreeze),
+        (ist(2021, 2, 24, 16, 59, 0, 0), MarketPhase::Live),
+        (ist(2021, 2, 24, 17, 0, 0, 0), MarketPhase::Closed),
+    ];
+    for (now, expected) in outage {
+        assert_eq!(phase_at(&calendar, now), expected, "at {now}");
+    }
+    let muhurat = calendar.session_at(ist(2026, 11, 8, 14, 0, 0, 0));
+    assert_eq!(muhurat.phase, MarketPhase::Live);
+    assert_eq!(
+        muhurat.day,
+        TradingDay::Special {
+            name: "Muhurat trading, Samvat 2083"
+        }
+    );
+    // The original is untouched.
+    assert_eq!(
+        phase_at(&Calendar::builtin(), ist(2026, 11, 8, 14, 0, 0, 0)),
+        MarketPhase::Closed
+    );
+}
+
+#[test]
+fn a_session_row_can_reopen_a_listed_holiday() {
+    let text = "date,kind,hours,name\n2026-12-25,session,,Christmas session\n";
+    let calendar = Calendar::builtin().with_overrides(text).expect("valid");
+    assert_eq!(
+        phase_at(&calendar, ist(2026, 12, 25, 10, 0, 0, 0)),
+        MarketPhase::Live
+    );
+}
+
+#[test]
+fn bad_files_report_every_problem_with_its_line() {
+    let text = "\
+# a comment
+date,kind,hours,name
+2027-01-26,clsoed,,Republic Day
+2027-02-30,closed,,No such date
+2027-03-01,closed,,
+2027-03-02,session,trading 15:30-09:15,Backwards
+2027-03-03,session,pre-open 09:10 trading 09:15-15:30,Short pre-open
+2027-03-04,session,trading 09:15-10:00; trading 09:30-11:00,Overlap
+2027-03-05,session,opens 9am,Gibberish
+2027-03-06,closed,09:15-15:30,Closed with hours
+2027-03-07,closed,,\"Unclosed quote
+2027-03-08,closed
+2027-03-09,closed,,First
+2027-03-09,closed,,Second
+2027-03-10,session,trading 25:00-26:00,Bad time
+";
+    let error = Calendar::builtin()
+        .with_overrides(text)
+        .expect_err("invalid");
+    let lines: Vec<usize> = error.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15]);
+    let report = error.to_string();
+    for needle in [
+        "line 3: unknown kind `clsoed`",
+        "line 4: `2027-02-30` is not a date",
+        "line 5: `closed` needs a name",
+        "line 6: trading 15:30-09:15 ends before it starts",
+        "line 7: pre-open at 09:10 must start at least 7 minutes before trading at 09:15",
+        "line 8: segment `trading 09:30-11:00` starts before the previous one ends (10:00)",
+        "line 9: hours segment `opens 9am` is not",
+        "line 10: `closed` takes no hours",
+        "line 11: a quoted field is not closed",
+        "line 12: expected 4 fields",
+        "line 14: 2027-03-09 is already given on line 13",
+        "line 15: `25:00` is not a time",
+    ] {
+        assert!(report.contains(needle), "missing `{needle}` in:\n{report}");
+    }
+}
+
+#[test]
+fn file_without_header_or_coverage_is_refused() {
+    let error =
+        Calendar::from_file_text("2027-01-26,closed,,Republic Day\n").expect_err("no header");
+    assert!(
+        error.to_string().starts_with("line 1: expected the header"),
+        "{error}"
+    );
+    let error = Calendar::from_file_text("").expect_err("empty");
+    assert!(error.to_string().contains("the file is empty"), "{error}");
+    let error = Calendar::from_file_text("date,kind,hours,name\n").expect_err("no coverage");
+    assert_eq!(
+        error.to_string(),
+        "a complete calendar needs a coverage-starts and a coverage-ends row"
+    );
+    let error = Calendar::builtin()
+        .with_overrides("date,kind,hours,name\n2023-01-01,coverage-ends,,\n")
+        .expect_err("inverted");
+    assert!(error.to_string().contains("after it ends"), "{error}");
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_the_parser() {
+    let samples = [
+        "date,kind,hours,name\n,,,\n",
+        "date,kind,hours,name\n\"\"\"\n",
+        "date,kind,hours,name\n2027-01-01,session,pre-open 23:58 trading 23:59-00:01,x\n",
+        "date,kind,hours,name\n2027-01-01,session,pre-open 23:55 trading 23:59-23:58,x\n",
+        "date,kind,hours,name\n2027-01-01,session,;;,x\n",
+        "date,kind,hours,name\n2027-01-01,session,trading 09:15-,x\n",
+        "date,kind,hours,name\n+275760-01-01,closed,,x\n",
+        "\u{feff}date,kind,hours,name\n\u{0}\u{7f}é,🙂,,\n",
+    ];
+    for text in samples {
+        let _ = Calendar::builtin().with_overrides(text);
+    }
+}
+
+#[test]
+fn answer_is_the_same_for_the_same_instant_in_any_offset() {
+    use chrono::FixedOffset;
+    let calendar = Calendar::builtin();
+    let instant = ist(2026, 11, 30, 9, 15, 0, 0);
+    for offset_hours in [-11, -5, 0, 1, 9, 14] {
+        let offset = FixedOffset::east_opt(offset_hours * 3600).expect("valid offset");
+        let elsewhere = instant.with_timezone(&offset).with_timezone(&Utc);
+        assert_eq!(calendar.session_at(elsewhere), calendar.session_at(instant));
+    }
+}
+
+/// Every minute boundary of 2024-2026 (and the first days of 2027): the next change is strictly
+/// later, the phase holds until one nanosecond before it, and changes at it.
+#[test]
+fn phase_is_constant_until_the_next_change_every_minute_2024_to_2026() {
+    let calendar = Calendar::builtin();
+    let start = ist(2024, 1, 1, 0, 0, 0, 0);
+    let minutes = (date(2027, 1, 8) - date(2024, 1, 1)).num_minutes();
+    let mut checked_change = None;
+    for minute in 0..minutes {
+        let now = shifted(start, TimeDelta::minutes(minute));
+        let session = calendar.session_at(now);
+        let next = session.next_change.expect("a next change within 31 days");
+        assert!(next.at > now, "next change {} not after {now}", next.at);
+        assert_ne!(next.phase, session.phase, "at {now}");
+        // Each change is verified once, not once per minute before it.
+        if checked_change != Some(next.at) {
+            let just_before = shifted(next.at, TimeDelta::nanoseconds(-1));
+            assert_eq!(
+                calendar.session_at(just_before).phase,
+                session.phase,
+                "from {now}"
+            );
+            assert_eq!(
+                calendar.session_at(next.at).phase,
+                next.phase,
+                "at {}",
+                next.at
+            );
+            checked_change = Some(next.at);
+        }
+    }
+}
+
+#[test]
+fn extreme_instants_do_not_panic() {
+    let calendar = Calendar::builtin();
+    for now in [
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+        DateTime::UNIX_EPOCH,
+    ] {
+        let session = calendar.session_at(now);
+        let _ = session.seconds_to_next_phase(now);
+        let _ = session.coverage_warning();
+    }
+}

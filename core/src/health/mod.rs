@@ -1,0 +1,223 @@
+//! Wire types of the health API, shared by the server (which serializes them) and the app
+//! (which deserializes and renders them).
+
+use alloc::format;
+use alloc::string::{String, ToString};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{
+    Calendar, ClosedReason, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
+};
+use crate::{MarketPhase, format_countdown};
+
+/// The `market` object of the health API (`GET /api/system/health/market`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketHealth {
+    /// The phase now.
+    pub phase: MarketPhase,
+    /// A short heading, e.g. "Market live" or "Closed — Holi".
+    pub title: String,
+    /// One or two sentences: what the phase means and what comes next, with its IST time.
+    pub description: String,
+    /// An emoji that stands for the phase; always shown next to words, never alone.
+    pub icon: String,
+    /// True in PRE_OPEN, AUCTION_FREEZE and LIVE.
+    pub is_trading_hours: bool,
+    /// Whole seconds until the next phase change, rounded up; `null` when none is known.
+    pub seconds_to_next_phase: Option<u64>,
+    /// The phase that comes next; `null` when none is known.
+    pub next_phase: Option<MarketPhase>,
+    /// When the next phase starts (RFC 3339 in IST, +05:30); `null` when none is known.
+    pub next_change_at: Option<DateTime<FixedOffset>>,
+    /// The trading holiday today, if any.
+    pub holiday_name: Option<String>,
+    /// The special session today (weekend session, Muhurat), if any.
+    pub session_name: Option<String>,
+    /// Something the trader should know about today, e.g. unpublished session timings.
+    pub note: Option<String>,
+    /// The last date the calendar's holiday data covers.
+    pub calendar_coverage_ends: NaiveDate,
+    /// Set when the answer rests on weekday rules alone: "holiday list for 2027 not loaded".
+    pub calendar_warning: Option<String>,
+    /// Set by the server when the operator's calendar file could not be loaded; the last good
+    /// calendar is still in use.
+    pub calendar_error: Option<String>,
+}
+
+impl MarketHealth {
+    /// The market object at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use marketwarden_core::{Calendar, MarketHealth, MarketPhase};
+    ///
+    /// // Saturday 2026-11-28, 12:00 IST.
+    /// let now = Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap();
+    /// let market = MarketHealth::at(&Calendar::builtin(), now);
+    /// assert_eq!(market.phase, MarketPhase::Closed);
+    /// assert_eq!(market.title, "Closed — Weekend");
+    /// assert_eq!(market.description, "Weekend. Pre-open starts Mon 30 Nov at 09:00 IST.");
+    /// ```
+    pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
+        Self::from_session(&calendar.session_at(now), now)
+    }
+
+    /// The market object for a session already computed at `now`.
+    pub fn from_session(session: &MarketSession<'_>, now: DateTime<Utc>) -> Self {
+        let phase = session.phase;
+        let (holiday_name, session_name, unpublished) = match session.day {
+            TradingDay::Holiday { name } => (Some(name), None, false),
+            TradingDay::Special { name } => (None, Some(name), false),
+            TradingDay::TimingsNotPublished { name } => (None, Some(name), true),
+            TradingDay::Regular | TradingDay::Weekend => (None, None, false),
+        };
+        let title = match (phase, session.closed_reason) {
+            (MarketPhase::PreOpen, _) => "Pre-open".to_string(),
+            (MarketPhase::AuctionFreeze, _) => "Auction freeze".to_string(),
+            (MarketPhase::Live, _) => "Market live".to_string(),
+            (MarketPhase::Closed, Some(ClosedReason::Weekend)) => "Closed — Weekend".to_string(),
+            (MarketPhase::Closed, _) => match holiday_name.or(session_name.filter(|_| unpublished))
+            {
+                Some(name) => format!("Closed — {name}"),
+                None => "Market closed".to_string(),
+            },
+        };
+        let situation = match (phase, session.closed_reason, session_name) {
+            (MarketPhase::PreOpen, _, _) => "Order entry for the opening call auction.".to_string(),
+            (MarketPhase::AuctionFreeze, _, _) => {
+                "Order entry is closed while the opening price is matched.".to_string()
+            }
+            (MarketPhase::Live, _, Some(name)) => format!("{name}."),
+            (MarketPhase::Live, _, None) => "Continuous trading.".to_string(),
+            (_, Some(ClosedReason::Weekend), _) => "Weekend.".to_string(),
+            (_, Some(ClosedReason::Holiday), _) => "Trading holiday.".to_string(),
+            (_, Some(ClosedReason::TimingsNotPublished), _) => {
+                "Session timings are not published yet.".to_string()
+            }
+            (_, Some(ClosedReason::BeforeOpen), Some(name)) => format!("{name} later today."),
+            (_, Some(ClosedReason::BeforeOpen), None) => "Before the pre-open.".to_string(),
+            (_, Some(ClosedReason::BetweenSessions), _) => "Between sessions.".to_string(),
+            (_, _, _) => "Trading has ended for the day.".to_string(),
+        };
+        let description = match session.next_change {
+            Some(change) => format!("{situation} {}", next_change_sentence(session, change)),
+            None => format!("{situation} No upcoming session is known."),
+        };
+        let note = unpublished.then(|| {
+            format!(
+                "{}: NSE has not published the timings; shown as closed until they are loaded",
+                session_name.unwrap_or("Special session")
+            )
+        });
+        Self {
+            phase,
+            title,
+            description,
+            icon: icon(phase).to_string(),
+            is_trading_hours: phase.is_trading_hours(),
+            seconds_to_next_phase: session.seconds_to_next_phase(now),
+            next_phase: session.next_change.map(|change| change.phase),
+            next_change_at: session.next_change.map(|change| in_ist(change.at)),
+            holiday_name: holiday_name.map(str::to_string),
+            session_name: session_name.map(str::to_string),
+            note,
+            calendar_coverage_ends: session.coverage.ends,
+            calendar_warning: session.coverage_warning(),
+            calendar_error: None,
+        }
+    }
+
+    /// The countdown line, e.g. "Trading starts in 05:00", or `None` when no change is known.
+    pub fn countdown_label(&self) -> Option<String> {
+        let seconds = self.seconds_to_next_phase?;
+        let next = self.next_phase?;
+        Some(format!(
+            "{} in {}",
+            next_change_verb(next),
+            format_countdown(seconds)
+        ))
+    }
+}
+
+/// What the page carries: the server's clock, the market at that instant, and the operator's
+/// calendar overrides. The browser continues the countdown from `server_time`, not from its own
+/// clock, with the same calendar as the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketSnapshot {
+    /// The server's clock when the snapshot was taken.
+    pub server_time: DateTime<Utc>,
+    /// The market at `server_time`.
+    pub market: MarketHealth,
+    /// The text of the operator's calendar file laid over the built-in calendar, if any.
+    pub calendar_overrides: Option<String>,
+}
+
+impl MarketSnapshot {
+    /// The snapshot at `now` with `calendar` and no overrides.
+    pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
+        Self {
+            server_time: now,
+            market: MarketHealth::at(calendar, now),
+            calendar_overrides: None,
+        }
+    }
+
+    /// The calendar the snapshot was computed with: the built-in one with the overrides laid
+    /// over it. Overrides that do not parse (the server never sends such) are ignored.
+    pub fn calendar(&self) -> Calendar {
+        let builtin = Calendar::builtin();
+        match &self.calendar_overrides {
+            Some(text) => builtin.with_overrides(text).unwrap_or(builtin),
+            None => builtin,
+        }
+    }
+}
+
+/// An instant with the IST offset, as traders read it: `2026-11-30T09:15:00+05:30`.
+pub fn in_ist(at: DateTime<Utc>) -> DateTime<FixedOffset> {
+    at.with_timezone(&IST_OFFSET)
+}
+
+/// IST is UTC+05:30 all year, and has been since 1945.
+const IST_OFFSET: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
+    Some(offset) => offset,
+    None => panic!("+05:30 is a valid offset"),
+};
+
+fn icon(phase: MarketPhase) -> &'static str {
+    match phase {
+        MarketPhase::PreOpen => "🔔",
+        MarketPhase::AuctionFreeze => "⏳",
+        MarketPhase::Live => "📈",
+        MarketPhase::Closed => "🌙",
+    }
+}
+
+fn next_change_verb(next: MarketPhase) -> &'static str {
+    match next {
+        MarketPhase::PreOpen => "Pre-open starts",
+        MarketPhase::AuctionFreeze => "Order entry closes",
+        MarketPhase::Live => "Trading starts",
+        MarketPhase::Closed => "Market closes",
+    }
+}
+
+/// "Market closes at 15:30 IST." on the same day; "Pre-open starts Mon 30 Nov at 09:00 IST."
+/// on a later one.
+fn next_change_sentence(session: &MarketSession<'_>, change: PhaseChange) -> String {
+    let local = ist_wall_clock(change.at);
+    let verb = next_change_verb(change.phase);
+    let time = local.format("%H:%M");
+    if local.date() == session.date {
+        format!("{verb} at {time} IST.")
+    } else {
+        format!("{verb} {} at {time} IST.", local.format("%a %-d %b"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! The whole health answer (`GET /api/system/health`) and the priority rule that picks what the
+//! banner shows first. One rule, used by the server for the JSON and by the browser when it has
+//! lost the server.
+
+use alloc::format;
+use alloc::string::String;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::MarketHealth;
+
+/// What the banner shows first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PriorityStatus {
+    /// The Kite access token is expired or missing: the trader must log in.
+    AuthRequired,
+    /// The ticker feed is down during trading hours.
+    FeedDisconnected,
+    /// Nothing is wrong: the market session is the news.
+    MarketSession,
+}
+
+/// The state of the Kite access token. Lower case on the wire (`"valid"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthState {
+    /// A token that Kite accepted.
+    Valid,
+    /// A token that was valid and is no longer.
+    Expired,
+    /// No token: a login is needed.
+    Required,
+    /// A token is being verified or exchanged.
+    Refreshing,
+}
+
+impl AuthState {
+    /// True in EXPIRED and REQUIRED: only a login helps.
+    pub const fn requires_login(self) -> bool {
+        matches!(self, Self::Expired | Self::Required)
+    }
+}
+
+/// The state of the Kite ticker connection. Upper case on the wire (`"CONNECTED"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedState {
+    /// Open, and frames arrive.
+    Connected,
+    /// A connection attempt is under way.
+    Connecting,
+    /// Open, but silent past the stale threshold: being replaced.
+    Stale,
+    /// Closed: on purpose outside trading hours, or waiting to retry.
+    Disconnected,
+    /// Failed many times in a row; still retrying at the longest backoff.
+    Error,
+}
+
+/// The `auth` object of the health API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthHealth {
+    /// The token's state.
+    pub state: AuthState,
+    /// True in VALID.
+    pub is_valid: bool,
+    /// True in EXPIRED and REQUIRED.
+    pub requires_login: bool,
+    /// Hours since the token was issued, when known.
+    pub token_age_hours: Option<f64>,
+    /// Verifications that failed in a row; reset by a success.
+    pub consecutive_failures: u32,
+    /// When Kite last confirmed the token.
+    pub last_verified_at: Option<DateTime<Utc>>,
+}
+
+impl AuthHealth {
+    /// An auth object in `state`, with nothing else known.
+    pub fn in_state(state: AuthState) -> Self {
+        Self {
+            state,
+            is_valid: state == AuthState::Valid,
+            requires_login: state.requires_login(),
+            token_age_hours: None,
+            consecutive_failures: 0,
+            last_verified_at: None,
+        }
+    }
+}
+
+/// The `feed` object of the health API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedHealth {
+    /// The connection's state.
+    pub state: FeedState,
+    /// True when CONNECTED with fresh data.
+    pub is_healthy: bool,
+    /// Seconds since the last frame (tick or heartbeat), when one was received.
+    pub last_tick_seconds_ago: Option<f64>,
+    /// Share of recent trading time spent CONNECTED with fresh data, 0.0 to 1.0.
+    pub connection_quality: f64,
+    /// Failed connection attempts in a row (0 once connected).
+    pub reconnect_attempt: u32,
+    /// When the next connection attempt is due, if one is scheduled.
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+impl FeedHealth {
+    /// A feed object in `state`, with nothing else known.
+    pub fn in_state(state: FeedState) -> Self {
+        Self {
+            state,
+            is_healthy: state == FeedState::Connected,
+            last_tick_seconds_ago: None,
+            connection_quality: 0.0,
+            reconnect_attempt: 0,
+            next_retry_at: None,
+        }
+    }
+}
+
+/// Which broker the server talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    /// The real Kite Connect API.
+    Kite,
+    /// The embedded Kite simulator.
+    Simulated,
+}
+
+/// The whole health answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemHealth {
+    /// What the banner shows first.
+    pub priority_status: PriorityStatus,
+    /// One sentence for that status.
+    pub priority_message: String,
+    /// The market session, from the clock alone.
+    pub market: MarketHealth,
+    /// The Kite access token.
+    pub auth: AuthHealth,
+    /// The ticker connection.
+    pub feed: FeedHealth,
+    /// The server's clock when the answer was made.
+    pub server_time: DateTime<Utc>,
+    /// `"kite"` or `"simulated"`.
+    pub broker: BrokerKind,
+}
+
+impl SystemHealth {
+    /// The health answer from the three machines' objects, with the priority worked out.
+    pub fn new(
+        market: MarketHealth,
+        auth: AuthHealth,
+        feed: FeedHealth,
+        server_time: DateTime<Utc>,
+        broker: BrokerKind,
+    ) -> Self {
+        let priority_status = priority(
+            auth.requires_login,
+            feed.is_healthy,
+            market.is_trading_hours,
+        );
+        let priority_message = priority_message(priority_status, &market, &auth, &feed);
+        Self {
+            priority_status,
+            priority_message,
+            market,
+            auth,
+            feed,
+            server_time,
+            broker,
+        }
+    }
+}
+
+/// The priority rule: AUTH_REQUIRED when a login is needed; else FEED_DISCONNECTED when the feed
+/// is unhealthy during trading hours (PRE_OPEN, AUCTION_FREEZE, LIVE); else MARKET_SESSION.
+/// Outside trading hours the feed is closed on purpose and never raises an alarm.
+///
+/// # Examples
+///
+/// ```
+/// use marketwarden_core::{PriorityStatus, priority};
+///
+/// assert_eq!(priority(true, true, false), PriorityStatus::AuthRequired);
+/// assert_eq!(priority(false, false, true), PriorityStatus::FeedDisconnected);
+/// assert_eq!(priority(false, false, false), PriorityStatus::MarketSession);
+/// ```
+pub const fn priority(
+    requires_login: bool,
+    feed_is_healthy: bool,
+    is_trading_hours: bool,
+) -> PriorityStatus {
+    if requires_login {
+        PriorityStatus::AuthRequired
+    } else if !feed_is_healthy && is_trading_hours {
+        PriorityStatus::FeedDisconnected
+    } else {
+        PriorityStatus::MarketSession
+    }
+}
+
+/// The sentence for `status`, e.g. "Kite session expired — log in to resume live data".
+pub fn priority_message(
+    status: PriorityStatus,
+    market: &MarketHealth,
+    auth: &AuthHealth,
+    feed: &FeedHealth,
+) -> String {
+    match status {
+        PriorityStatus::AuthRequired => match auth.state {
+            AuthState::Expired => "Kite session expired — log in to resume live data".into(),
+            _ => "Kite login required — log in to start live data".into(),
+        },
+        PriorityStatus::FeedDisconnected => match feed.state {
+            FeedState::Stale => "Market data feed went silent — reconnecting".into(),
+            FeedState::Error => format!(
+                "Market data feed failed {} times in a row — still retrying",
+                feed.reconnect_attempt
+            ),
+            FeedState::Connecting if feed.reconnect_attempt > 0 => format!(
+                "Market data feed disconnected — reconnecting (attempt {})",
+                feed.reconnect_attempt
+            ),
+            _ => "Market data feed disconnected — reconnecting".into(),
+        },
+        PriorityStatus::MarketSession => format!("{} — {}", market.title, market.description),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Calendar;
+    use chrono::TimeZone;
+
+    #[test]
+    fn priority_table() {
+        use PriorityStatus::*;
+        // (requires_login, feed_is_healthy, is_trading_hours) -> status
+        let table = [
+            ((true, true, true), AuthRequired),
+            ((true, false, true), AuthRequired),
+            ((true, false, false), AuthRequired),
+            ((true, true, false), AuthRequired),
+            ((false, false, true), FeedDisconnected),
+            ((false, false, false), MarketSession),
+            ((false, true, true), MarketSession),
+            ((false, true, false), MarketSession),
+        ];
+        for ((login, healthy, trading), expected) in table {
+            assert_eq!(
+                priority(login, healthy, trading),
+                expected,
+                "{login} {healthy} {trading}"
+            );
+        }
+    }
+
+    #[test]
+    fn requires_login_only_when_expired_or_required() {
+        assert!(AuthState::Expired.requires_login());
+        assert!(AuthState::Required.requires_login());
+        assert!(!AuthState::Valid.requires_login());
+        assert!(!AuthState::Refreshing.requires_login());
+    }
+
+    #[test]
+    fn health_answer_uses_the_seed_field_names_and_cases() {
+        // Monday 2026-11-30 10:00 IST, feed down, token valid.
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap();
+        let market = MarketHealth::at(&Calendar::builtin(), now);
+        let mut feed = FeedHealth::in_state(FeedState::Connecting);
+        feed.reconnect_attempt = 3;
+        let health = SystemHealth::new(
+            market,
+            AuthHealth::in_state(AuthState::Valid),
+            feed,
+            now,
+            BrokerKind::Simulated,
+        );
+        let json = serde_json::to_value(&health).expect("serializable");
+        assert_eq!(json["priority_status"], "FEED_DISCONNECTED");
+        assert_eq!(
+            json["priority_message"],
+            "Market data feed disconnected — reconnecting (attempt 3)"
+        );
+        assert_eq!(json["auth"]["state"], "valid");
+        assert_eq!(json["auth"]["is_valid"], true);
+        assert_eq!(json["auth"]["requires_login"], false);
+        assert_eq!(json["feed"]["state"], "CONNECTING");
+        assert_eq!(json["feed"]["is_healthy"], false);
+        assert_eq!(json["market"]["phase"], "LIVE");
+        assert_eq!(json["broker"], "simulated");
+        assert_eq!(json["server_time"], "2026-11-30T04:30:00Z");
+        let back: SystemHealth = serde_json::from_value(json).expect("deserializable");
+        assert_eq!(back, health);
+    }
+
+    #[test]
+    fn market_session_message_is_title_and_description() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap();
+        let market = MarketHealth::at(&Calendar::builtin(), now);
+        let health = SystemHealth::new(
+            market,
+            AuthHealth::in_state(AuthState::Valid),
+            FeedHealth::in_state(FeedState::Disconnected),
+            now,
+            BrokerKind::Kite,
+        );
+        assert_eq!(health.priority_status, PriorityStatus::MarketSession);
+        assert_eq!(
+            health.priority_message,
+            "Closed — Weekend — Weekend. Pre-open starts Mon 30 Nov at 09:00 IST."
+        );
+    }
+
+    #[test]
+    fn expired_and_required_have_their_own_messages() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap();
+        let market = MarketHealth::at(&Calendar::builtin(), now);
+        let feed = FeedHealth::in_state(FeedState::Disconnected);
+        let message = |state| {
+            SystemHealth::new(
+                market.clone(),
+                AuthHealth::in_state(state),
+                feed.clone(),
+                now,
+                BrokerKind::Kite,
+            )
+            .priority_message
+        };
+        assert_eq!(
+            message(AuthState::Expired),
+            "Kite session expired — log in to resume live data"
+        );
+        assert_eq!(
+            message(AuthState::Required),
+            "Kite login required — log in to start live data"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The calendar in use: the built-in one, with the operator's calendar file laid over it.
+//!
+//! A file that fails to load changes nothing: the last good calendar stays in use and the error
+//! is kept for the health API and logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use marketwarden_core::Calendar;
+
+/// The calendar in use and where it came from.
+#[derive(Debug)]
+pub struct CalendarStore {
+    path: Option<PathBuf>,
+    builtin: Calendar,
+    state: RwLock<Loaded>,
+}
+
+#[derive(Clone, Debug)]
+struct Loaded {
+    calendar: Arc<Calendar>,
+    overrides: Option<Arc<str>>,
+    error: Option<String>,
+}
+
+/// The calendar to compute with, and the override text the browser needs to compute the same.
+#[derive(Clone, Debug)]
+pub struct CurrentCalendar {
+    pub calendar: Arc<Calendar>,
+    pub overrides: Option<Arc<str>>,
+    /// Why the operator's file is not in use, if it is not.
+    pub error: Option<String>,
+}
+
+impl CalendarStore {
+    /// The built-in calendar alone.
+    pub fn builtin() -> Self {
+        let builtin = Calendar::builtin();
+        let state = Loaded {
+            calendar: Arc::new(builtin.clone()),
+            overrides: None,
+            error: None,
+        };
+        Self {
+            path: None,
+            builtin,
+            state: RwLock::new(state),
+        }
+    }
+
+    /// The built-in calendar with the file at `path` laid over it. If the file cannot be read
+    /// or parsed, the built-in calendar is used and the error kept (see [`Self::current`]).
+    pub fn with_file(path: PathBuf) -> Self {
+        let store = Self {
+            path: Some(path),
+            ..Self::builtin()
+        };
+        store.reload();
+        store
+    }
+
+    /// Reads the operator's file again. On success it replaces the calendar in use; on failure
+    /// the calendar in use stays and the error is recorded. Returns the error, if any.
+    pub fn reload(&self) -> Option<String> {
+        let path = self.path.as_deref()?;
+        let result = read_overrides(path).and_then(|text| {
+            self.builtin
+                .with_overrides(&text)
+                .map(|calendar| (calendar, text))
+                .map_err(|error| indent_problems(path, &error.to_string()))
+        });
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match result {
+            Ok((calendar, text)) => {
+                tracing::info!(
+                    path = %path.display(),
+                    coverage_ends = %calendar.coverage().ends,
+                    "calendar file loaded"
+                );
+                *state = Loaded {
+                    calendar: Arc::new(calendar),
+                    overrides: Some(text.into()),
+                    error: None,
+                };
+                None
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), "calendar file not loaded, keeping the last good calendar: {error}");
+                state.error = Some(error.clone());
+                Some(error)
+            }
+        }
+    }
+
+    /// The calendar in use now.
+    pub fn current(&self) -> CurrentCalendar {
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        CurrentCalendar {
+            calendar: state.calendar.clone(),
+            overrides: state.overrides.clone(),
+            error: state.error.clone(),
+        }
+    }
+}
+
+/// Reads a calendar file, with errors that name it.
+pub fn read_overrides(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+/// "path: line 3: ..." for every problem.
+pub fn indent_problems(path: &Path, problems: &str) -> String {
+    problems
+        .lines()
+        .map(|line| format!("{}: {line}", path.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("calendar.csv");
+        std::fs::write(&path, text).expect("writable temp dir");
+        path
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("marketwarden-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn good_file_extends_the_coverage() {
+        let dir = temp_dir("good");
+        let path = write(
+            &dir,
+            "date,kind,hours,name\n2027-12-31,coverage-ends,,2027 list\n",
+        );
+        let current = CalendarStore::with_file(path).current();
+        assert_eq!(current.error, None);
+        assert_eq!(
+            current.calendar.coverage().ends,
+            NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()
+        );
+        assert!(current.overrides.is_some());
+    }
+
+    #[test]
+    fn bad_file_keeps_the_last_good_calendar_and_reports_lines() {
+        let dir = temp_dir("bad");
+        let path = write(
+            &dir,
+            "date,kind,hours,name\n2027-12-31,coverage-ends,,2027 list\n",
+        );
+        let store = CalendarStore::with_file(path.clone());
+        std::fs::write(
+            &path,
+            "date,kind,hours,name\n2027-01-26,clsoed,,Republic Day\n",
+        )
+        .unwrap();
+        let error = store.reload().expect("an error");
+        assert!(error.ends_with("calendar.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, coverage-starts or coverage-ends"), "{error}");
+        let current = store.current();
+        assert_eq!(current.error.as_deref(), Some(error.as_str()));
+        assert_eq!(
+            current.calendar.coverage().ends,
+            NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()
+        );
+        // Fixing the file clears the error.
+        std::fs::write(
+            &path,
+            "date,kind,hours,name\n2027-01-26,closed,,Republic Day\n",
+        )
+        .unwrap();
+        assert_eq!(store.reload(), None);
+        assert_eq!(store.current().error, None);
+    }
+
+    #[test]
+    fn missing_file_falls_back_to_the_builtin_calendar() {
+        let store = CalendarStore::with_file(PathBuf::from("/nonexistent/marketwarden.csv"));
+        let current = store.current();
+        assert!(
+            current
+                .error
+                .unwrap()
+                .starts_with("cannot read /nonexistent/marketwarden.csv")
+        );
+        assert_eq!(*current.calendar, Calendar::builtin());
+        assert_eq!(current.overrides, None);
+    }
+}

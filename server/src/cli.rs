@@ -1,0 +1,177 @@
+//! The offline commands: `phase` and `calendar sessions | check`. They read files and the clock
+//! here, and leave every rule to core.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use marketwarden_core::{Calendar, MarketHealth, TradingDay};
+
+use crate::calendar::{indent_problems, read_overrides};
+
+/// Longest range `calendar sessions` lists: ten years.
+const MAX_SESSION_DAYS: i64 = 3660;
+
+/// An error of an offline command, printed as it is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandError(pub String);
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// The built-in calendar, with `file` laid over it when given.
+///
+/// # Errors
+///
+/// The file cannot be read, or has problems (each with its line).
+pub fn load_calendar(file: Option<&Path>) -> Result<Calendar, CommandError> {
+    let builtin = Calendar::builtin();
+    let Some(path) = file else {
+        return Ok(builtin);
+    };
+    let text = read_overrides(path).map_err(CommandError)?;
+    builtin
+        .with_overrides(&text)
+        .map_err(|error| CommandError(indent_problems(path, &error.to_string())))
+}
+
+/// `marketwarden phase`: the market object at `at`, as pretty JSON.
+pub fn phase_json(calendar: &Calendar, at: DateTime<Utc>) -> String {
+    let market = MarketHealth::at(calendar, at);
+    let mut json = serde_json::to_string_pretty(&market).unwrap_or_else(|error| {
+        // Serializing plain data cannot fail; say so rather than panic if it ever does.
+        format!("{{\"error\": \"{error}\"}}")
+    });
+    json.push('\n');
+    json
+}
+
+/// `marketwarden calendar sessions`: one CSV row per non-CLOSED phase window of every trading
+/// day from `from` to `to`, included.
+///
+/// # Errors
+///
+/// `to` before `from`, or a range over ten years.
+pub fn sessions_csv(
+    calendar: &Calendar,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String, CommandError> {
+    if to < from {
+        return Err(CommandError(format!("--to {to} is before --from {from}")));
+    }
+    if (to - from).num_days() > MAX_SESSION_DAYS {
+        return Err(CommandError(format!(
+            "the range {from} to {to} is over ten years: ask for less"
+        )));
+    }
+    let mut csv = String::from("date,phase,start,end,name\n");
+    for date in from.iter_days().take_while(|date| *date <= to) {
+        let (day, windows) = calendar.day(date);
+        let name = match day {
+            TradingDay::Special { name } => csv_field(name),
+            _ => String::new(),
+        };
+        for window in windows {
+            let _ = writeln!(
+                csv,
+                "{date},{},{},{},{name}",
+                window.phase,
+                window.start.format("%H:%M"),
+                window.end.format("%H:%M"),
+            );
+        }
+    }
+    Ok(csv)
+}
+
+/// `marketwarden calendar check FILE`: a one-line summary when the file loads.
+///
+/// # Errors
+///
+/// Every problem, one per line, prefixed with the file's path.
+pub fn check_file(path: &Path) -> Result<String, CommandError> {
+    let calendar = load_calendar(Some(path))?;
+    let coverage = calendar.coverage();
+    Ok(format!(
+        "{}: ok; coverage {} to {}\n",
+        path.display(),
+        coverage.starts,
+        coverage.ends
+    ))
+}
+
+/// Writes `text` to standard output, ignoring a closed pipe (`| head`).
+pub fn print(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn sessions_lists_trading_windows_in_order_and_skips_closed_days() {
+        // Thu 2024-10-31, Fri 11-01 (Muhurat), Sat, Sun, Mon 11-04.
+        let csv =
+            sessions_csv(&Calendar::builtin(), date(2024, 10, 31), date(2024, 11, 4)).unwrap();
+        assert_eq!(
+            csv,
+            "date,phase,start,end,name\n\
+             2024-10-31,PRE_OPEN,09:00,09:07,\n\
+             2024-10-31,AUCTION_FREEZE,09:07,09:15,\n\
+             2024-10-31,LIVE,09:15,15:30,\n\
+             2024-11-01,PRE_OPEN,17:45,17:52,Diwali Laxmi Pujan: Muhurat trading\n\
+             2024-11-01,AUCTION_FREEZE,17:52,18:00,Diwali Laxmi Pujan: Muhurat trading\n\
+             2024-11-01,LIVE,18:00,19:00,Diwali Laxmi Pujan: Muhurat trading\n\
+             2024-11-04,PRE_OPEN,09:00,09:07,\n\
+             2024-11-04,AUCTION_FREEZE,09:07,09:15,\n\
+             2024-11-04,LIVE,09:15,15:30,\n"
+        );
+    }
+
+    #[test]
+    fn sessions_refuses_a_backwards_or_huge_range() {
+        let calendar = Calendar::builtin();
+        let error = sessions_csv(&calendar, date(2024, 11, 4), date(2024, 11, 1)).unwrap_err();
+        assert_eq!(error.0, "--to 2024-11-01 is before --from 2024-11-04");
+        assert!(sessions_csv(&calendar, date(2000, 1, 1), date(2024, 1, 1)).is_err());
+    }
+
+    #[test]
+    fn phase_json_has_the_cli_contract_fields() {
+        let at = Utc.with_ymd_and_hms(2024, 11, 1, 12, 30, 0).unwrap(); // 18:00 IST
+        let json: serde_json::Value =
+            serde_json::from_str(&phase_json(&Calendar::builtin(), at)).unwrap();
+        assert_eq!(json["phase"], "LIVE");
+        assert_eq!(json["next_phase"], "CLOSED");
+        assert_eq!(json["next_change_at"], "2024-11-01T19:00:00+05:30");
+        assert_eq!(json["session_name"], "Diwali Laxmi Pujan: Muhurat trading");
+        assert_eq!(json["calendar_coverage_ends"], "2026-12-31");
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}
