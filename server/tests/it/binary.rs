@@ -90,3 +90,217 @@ fn serve_reports_its_address_and_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|line| line.contains("stopped")), "{rest:?}");
 }
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("marketwarden-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writable");
+    path
+}
+
+#[test]
+fn phase_prints_the_market_object_whatever_the_process_time_zone() {
+    let outputs: Vec<String> = ["Asia/Kolkata", "America/New_York", "UTC"]
+        .into_iter()
+        .map(|tz| {
+            let output = marketwarden()
+                .args(["phase", "--at", "2025-10-21T08:10:00Z"])
+                .env("TZ", tz)
+                .output()
+                .expect("runs");
+            assert!(output.status.success(), "TZ={tz}");
+            String::from_utf8(output.stdout).expect("utf-8")
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+    let json: serde_json::Value = serde_json::from_str(&outputs[0]).expect("json");
+    // 13:40 IST on Muhurat day 2025: the auction freeze before the 13:45 open.
+    assert_eq!(json["phase"], "AUCTION_FREEZE");
+    assert_eq!(json["next_phase"], "LIVE");
+    assert_eq!(json["next_change_at"], "2025-10-21T13:45:00+05:30");
+    assert_eq!(json["session_name"], "Diwali Laxmi Pujan: Muhurat trading");
+    assert_eq!(json["calendar_coverage_ends"], "2026-12-31");
+}
+
+#[test]
+fn phase_with_a_calendar_file_uses_it() {
+    let file = temp_file(
+        "phase.csv",
+        "date,kind,hours,name\n2027-12-31,coverage-ends,,2027\n2027-01-26,closed,,Republic Day\n",
+    );
+    let output = marketwarden()
+        .args(["phase", "--at", "2027-01-26T10:00:00+05:30", "--calendar"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["holiday_name"], "Republic Day");
+    assert_eq!(json["calendar_coverage_ends"], "2027-12-31");
+    assert_eq!(json["calendar_warning"], serde_json::Value::Null);
+}
+
+#[test]
+fn calendar_sessions_prints_csv_rows() {
+    let output = marketwarden()
+        .args([
+            "calendar",
+            "sessions",
+            "--from",
+            "2024-03-02",
+            "--to",
+            "2024-03-03",
+        ])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "date,phase,start,end,name\n\
+         2024-03-02,PRE_OPEN,09:00,09:07,Disaster-recovery live session\n\
+         2024-03-02,AUCTION_FREEZE,09:07,09:15,Disaster-recovery live session\n\
+         2024-03-02,LIVE,09:15,10:00,Disaster-recovery live session\n\
+         2024-03-02,PRE_OPEN,11:15,11:22,Disaster-recovery live session\n\
+         2024-03-02,AUCTION_FREEZE,11:22,11:30,Disaster-recovery live session\n\
+         2024-03-02,LIVE,11:30,12:30,Disaster-recovery live session\n"
+    );
+}
+
+#[test]
+fn calendar_check_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
+    let good = temp_file(
+        "good.csv",
+        "date,kind,hours,name\n2027-12-31,coverage-ends,,2027\n",
+    );
+    let output = marketwarden()
+        .args(["calendar", "check"])
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .ends_with("good.csv: ok; coverage 2024-01-01 to 2027-12-31\n")
+    );
+
+    let bad = temp_file(
+        "bad.csv",
+        "date,kind,hours,name\n2027-01-26,clsoed,,Republic Day\n2027-13-01,closed,,Nope\n",
+    );
+    let output = marketwarden()
+        .args(["calendar", "check"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].ends_with("bad.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, coverage-starts or coverage-ends"), "{stderr}");
+    assert!(
+        lines[1].ends_with("bad.csv: line 3: `2027-13-01` is not a date in the form YYYY-MM-DD"),
+        "{stderr}"
+    );
+
+    let output = marketwarden()
+        .args(["calendar", "check", "/nonexistent.csv"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("cannot read /nonexistent.csv"));
+}
+
+/// A bad edit of the calendar file, reloaded with SIGHUP, keeps the last good calendar and is
+/// reported in the health answer; fixing it takes effect on the next SIGHUP.
+#[test]
+fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
+    use std::io::{Read, Write};
+
+    let file = temp_file(
+        "served.csv",
+        "date,kind,hours,name\n2026-11-30,closed,,Snap closure\n",
+    );
+    let mut child = marketwarden()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--clock-start",
+            "2026-11-30T10:00:00+05:30",
+            "--calendar",
+        ])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok);
+    let listening = lines
+        .by_ref()
+        .find(|line| line.contains("listening on http://"))
+        .expect("listening");
+    let addr = listening
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    let market = || {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connects");
+        write!(
+            stream,
+            "GET /api/system/health/market HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let body = response
+            .split("\r\n\r\n")
+            .nth(1)
+            .expect("a body")
+            .to_string();
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")
+    };
+    let hangup = |child: &std::process::Child| {
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    assert_eq!(market()["title"], "Closed — Snap closure");
+
+    std::fs::write(&file, "date,kind,hours,name\n2026-11-30,clsoed,,Typo\n").unwrap();
+    hangup(&child);
+    lines
+        .by_ref()
+        .find(|line| line.contains("calendar file not loaded"))
+        .expect("the error is logged");
+    let answer = market();
+    assert_eq!(
+        answer["title"], "Closed — Snap closure",
+        "the last good calendar stays"
+    );
+    assert!(
+        answer["calendar_error"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: unknown kind `clsoed`")
+    );
+
+    std::fs::write(&file, "date,kind,hours,name\n").unwrap();
+    hangup(&child);
+    lines
+        .by_ref()
+        .find(|line| line.contains("calendar file loaded"))
+        .expect("the reload is logged");
+    let answer = market();
+    assert_eq!(answer["phase"], "LIVE");
+    assert_eq!(answer["calendar_error"], serde_json::Value::Null);
+
+    child.kill().expect("stops");
+    child.wait().expect("reaped");
+}
