@@ -8,7 +8,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc, Weekday,
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
+    Weekday,
 };
 use chrono_tz::Tz;
 
@@ -462,15 +463,38 @@ fn boundaries(windows: &[PhaseWindow]) -> impl Iterator<Item = Boundary> + '_ {
 /// ```
 pub fn ist_wall_clock(now: DateTime<Utc>) -> NaiveDateTime {
     let utc = now.naive_utc();
-    let offset = IST.offset_from_utc_datetime(&utc).fix();
+    let offset = if utc >= FIXED_OFFSET_SINCE {
+        IST_OFFSET
+    } else {
+        IST.offset_from_utc_datetime(&utc).fix()
+    };
     utc.checked_add_offset(offset).unwrap_or(utc)
 }
 
 /// The UTC instant of an IST wall-clock time, or `None` if it does not exist.
 pub fn ist_to_utc(date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
-    let local = IST.from_local_datetime(&date.and_time(time)).earliest()?;
+    let local = date.and_time(time);
+    let utc = local.checked_sub_offset(IST_OFFSET)?;
+    if utc >= FIXED_OFFSET_SINCE {
+        return Some(utc.and_utc());
+    }
+    let local = IST.from_local_datetime(&local).earliest()?;
     Some(local.with_timezone(&Utc))
 }
+
+/// IST is UTC+05:30.
+pub(crate) const IST_OFFSET: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
+    Some(offset) => offset,
+    None => panic!("+05:30 is a valid offset"),
+};
+
+/// Asia/Kolkata has kept UTC+05:30 without a change since October 1945; from this instant on
+/// the fixed offset gives the same answers as the time-zone database, without its lookups (a
+/// test checks both agree). Earlier instants use the database.
+const FIXED_OFFSET_SINCE: NaiveDateTime = match NaiveDate::from_ymd_opt(1946, 1, 1) {
+    Some(date) => date.and_time(NaiveTime::MIN),
+    None => panic!("valid date"),
+};
 
 #[cfg(test)]
 mod tests;

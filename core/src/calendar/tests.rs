@@ -595,3 +595,28 @@ fn extreme_instants_do_not_panic() {
         let _ = session.coverage_warning();
     }
 }
+
+/// The fast fixed-offset path agrees with the time-zone database wherever it is used, and the
+/// database path still serves older instants.
+#[test]
+fn fixed_offset_agrees_with_the_time_zone_database() {
+    let database = |now: DateTime<Utc>| now.with_timezone(&IST).naive_local();
+    let mut now = Utc.with_ymd_and_hms(1946, 1, 1, 0, 0, 0).unwrap();
+    while now.year() < 2100 {
+        assert_eq!(ist_wall_clock(now), database(now), "at {now}");
+        let local = database(now);
+        assert_eq!(
+            ist_to_utc(local.date(), local.time()),
+            Some(now),
+            "at {now}"
+        );
+        now = shifted(now, TimeDelta::minutes(7919));
+    }
+    // 1942-09-01 was UTC+06:30 (war time): the database path gives that.
+    let war_time = Utc.with_ymd_and_hms(1943, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(ist_wall_clock(war_time), database(war_time));
+    assert_ne!(
+        ist_wall_clock(war_time) - war_time.naive_utc(),
+        TimeDelta::minutes(330)
+    );
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{
-    Calendar, ClosedReason, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
+    Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
 };
 use crate::{MarketPhase, format_countdown};
 
@@ -181,12 +181,6 @@ impl MarketSnapshot {
 pub fn in_ist(at: DateTime<Utc>) -> DateTime<FixedOffset> {
     at.with_timezone(&IST_OFFSET)
 }
-
-/// IST is UTC+05:30 all year, and has been since 1945.
-const IST_OFFSET: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
-    Some(offset) => offset,
-    None => panic!("+05:30 is a valid offset"),
-};
 
 fn icon(phase: MarketPhase) -> &'static str {
     match phase {
