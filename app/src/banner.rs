@@ -5,45 +5,34 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use leptos::server::SharedValue;
 use marketwarden_core::{MarketHealth, MarketSnapshot, ist_wall_clock};
 
 use crate::browser_clock::ServerClockAnchor;
 
-/// The server's clock and the market at that instant.
-///
-/// Called directly while the server renders the page (its answer is sent inside the page), and
-/// over HTTP only if the browser asks again.
-///
-/// # Errors
-///
-/// Fails only if the server did not provide a [`crate::SnapshotSource`].
-#[server]
-pub async fn get_market_snapshot() -> Result<MarketSnapshot, ServerFnError> {
-    let source = use_context::<crate::SnapshotSource>()
-        .ok_or_else(|| ServerFnError::new("the server provided no market snapshot source"))?;
-    Ok((source.0)())
-}
-
 /// The banner at the top of every page, rendered with the right state in the first byte of HTML.
+///
+/// The server renders it synchronously from its own snapshot, which travels inside the page;
+/// the browser hydrates from that same snapshot, so both render the same HTML, with or without
+/// JavaScript.
 #[component]
 pub fn MarketBanner() -> impl IntoView {
-    // Blocking: the page is sent only once the snapshot is in it, so it reads right without
-    // JavaScript.
-    let snapshot = Resource::new_blocking(|| (), |()| get_market_snapshot());
+    match SharedValue::new(server_snapshot).into_inner() {
+        Some(snapshot) => view! { <SessionBanner snapshot /> }.into_any(),
+        None => view! { <BannerMessage text="Market status unavailable." /> }.into_any(),
+    }
+}
 
-    view! {
-        <Suspense fallback=|| {
-            view! { <BannerMessage text="Loading the market status…" /> }
-        }>
-            {move || Suspend::new(async move {
-                match snapshot.await {
-                    Ok(snapshot) => view! { <SessionBanner snapshot /> }.into_any(),
-                    Err(_) => {
-                        view! { <BannerMessage text="Market status unavailable." /> }.into_any()
-                    }
-                }
-            })}
-        </Suspense>
+/// The snapshot the server provides through context; never called in the browser, which reads
+/// the serialized value instead.
+fn server_snapshot() -> Option<MarketSnapshot> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<crate::SnapshotSource>().map(|source| (source.0)())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
     }
 }
 

@@ -18,7 +18,7 @@ use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context}
 use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
 
-pub use banner::{MarketBanner, get_market_snapshot};
+pub use banner::MarketBanner;
 use marketwarden_core::MarketSnapshot;
 
 /// How the server hands the app the market snapshot to render: a function the server provides

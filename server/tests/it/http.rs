@@ -85,6 +85,11 @@ async fn dashboard_is_server_rendered_with_the_phase_in_the_first_response() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"data-phase="AUCTION_FREEZE""#), "{html}");
     assert!(html.contains("Auction freeze"), "{html}");
+    // Inline in the document, not streamed later into a <template> that needs JavaScript.
+    let banner = html
+        .find(r#"data-testid="status-banner""#)
+        .expect("a banner");
+    assert!(!html[..banner].contains("<template"), "{html}");
     assert!(html.contains("Trading starts in 00:30"), "{html}");
     assert!(html.contains("09:14:30 IST"), "{html}");
     // The bundle that hydrates it is referenced by its fixed name.
