@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::server::SharedValue;
-use marketwarden_core::{MarketHealth, MarketSnapshot, ist_wall_clock};
+use marketwarden_core::{MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
 
 use crate::browser_clock::ServerClockAnchor;
 
@@ -129,7 +129,7 @@ fn calendar_notices(market: &MarketHealth) -> Option<String> {
 
 /// "14:03:21 IST": the exchange's wall clock.
 fn exchange_clock_label(now: DateTime<Utc>) -> String {
-    format!("{} IST", ist_wall_clock(now).format("%H:%M:%S"))
+    format!("{} IST", hh_mm_ss(ist_wall_clock(now).time()))
 }
 
 /// Moves `now` on every second from the monotonic clock, and marks the banner hydrated.

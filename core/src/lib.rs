@@ -31,7 +31,7 @@ pub use calendar::{
     CALENDAR_FILE_HEADER, Calendar, CalendarFileError, ClosedReason, Coverage, IST, LineProblem,
     MarketSession, PhaseChange, PhaseWindow, REGULAR_DAY, TradingDay, ist_to_utc, ist_wall_clock,
 };
-pub use display::format_countdown;
+pub use display::{day_label, format_countdown, hh_mm, hh_mm_ss};
 pub use health::{MarketHealth, MarketSnapshot, in_ist};
 pub use phase::MarketPhase;
 pub use system::{

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use marketwarden_core::{Calendar, MarketHealth, TradingDay};
+use marketwarden_core::{Calendar, MarketHealth, TradingDay, hh_mm};
 
 use crate::calendar::{indent_problems, read_overrides};
 
@@ -83,8 +83,8 @@ pub fn sessions_csv(
                 csv,
                 "{date},{},{},{},{name}",
                 window.phase,
-                window.start.format("%H:%M"),
-                window.end.format("%H:%M"),
+                hh_mm(window.start),
+                hh_mm(window.end),
             );
         }
     }

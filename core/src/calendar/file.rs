@@ -20,6 +20,7 @@ use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
 use super::{Day, DayKind, PhaseWindow, REGULAR_DAY};
 use crate::MarketPhase;
+use crate::display::{hh_mm, parse_date, parse_hh_mm};
 
 /// The header every calendar file starts with (after comments).
 pub const HEADER: &str = "date,kind,hours,name";
@@ -169,8 +170,8 @@ fn parse_row(content: &str) -> Result<Row, String> {
             fields.len()
         ));
     };
-    let date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("`{}` is not a date in the form YYYY-MM-DD", date.trim()))?;
+    let date = parse_date(date.trim())
+        .ok_or_else(|| format!("`{}` is not a date in the form YYYY-MM-DD", date.trim()))?;
     let kind = kind.trim();
     let hours = hours.trim();
     let name = name.trim().to_string();
@@ -263,7 +264,7 @@ fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
             return Err(format!(
                 "segment `{}` starts before the previous one ends ({})",
                 segment.trim(),
-                last.end.format("%H:%M")
+                hh_mm(last.end)
             ));
         }
         if let Some(start) = pre_open {
@@ -271,8 +272,8 @@ fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
             if start >= open || freeze > open || freeze < start {
                 return Err(format!(
                     "pre-open at {} must start at least 7 minutes before trading at {}",
-                    start.format("%H:%M"),
-                    open.format("%H:%M")
+                    hh_mm(start),
+                    hh_mm(open)
                 ));
             }
             windows.push(PhaseWindow {
@@ -298,11 +299,7 @@ fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, String> {
-    let valid = text.len() == 5 && text.as_bytes()[2] == b':';
-    valid
-        .then(|| NaiveTime::parse_from_str(text, "%H:%M").ok())
-        .flatten()
-        .ok_or_else(|| format!("`{text}` is not a time HH:MM (00:00 to 23:59)"))
+    parse_hh_mm(text).ok_or_else(|| format!("`{text}` is not a time HH:MM (00:00 to 23:59)"))
 }
 
 /// Splits one CSV line: fields separated by commas, optionally in double quotes with `""` for a

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::{
     Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
 };
+use crate::display::{day_label, hh_mm};
 use crate::{MarketPhase, format_countdown};
 
 /// The `market` object of the health API (`GET /api/system/health/market`).
@@ -205,11 +206,11 @@ fn next_change_verb(next: MarketPhase) -> &'static str {
 fn next_change_sentence(session: &MarketSession<'_>, change: PhaseChange) -> String {
     let local = ist_wall_clock(change.at);
     let verb = next_change_verb(change.phase);
-    let time = local.format("%H:%M");
+    let time = hh_mm(local.time());
     if local.date() == session.date {
         format!("{verb} at {time} IST.")
     } else {
-        format!("{verb} {} at {time} IST.", local.format("%a %-d %b"))
+        format!("{verb} {} at {time} IST.", day_label(local.date()))
     }
 }
 
