@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod http;
+pub mod kite;
 
 use std::sync::Arc;
 
