@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 mod http;
 pub mod kite;
+pub mod sim;
 
 use std::sync::Arc;
 

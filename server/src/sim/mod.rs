@@ -1,0 +1,134 @@
+//! A Kite Connect simulator that behaves like Kite on the wire: the login page, the REST API with
+//! Kite's envelopes, statuses and rate limits, and fault injection through `/_sim/faults`. It is
+//! the broker of `run` when no Kite credentials are configured, and the peer of every test.
+
+mod rest;
+pub mod tokens;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::kite::Secret;
+use tokens::{RequestTokens, TokenSigner};
+
+pub use rest::router;
+
+/// Requests per second per `api_key` before Kite answers 429 (its limit for everything but
+/// quotes, historical data and orders).
+pub const REST_REQUESTS_PER_SECOND: u32 = 10;
+
+/// The app the simulator accepts, and the demo user it logs in.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub api_key: String,
+    pub api_secret: Secret,
+    /// Where the login page sends the browser back, with the request token.
+    pub redirect_url: String,
+    pub user_id: String,
+    pub user_name: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "marketwarden_sim".into(),
+            api_secret: Secret::new("marketwarden_sim_secret"),
+            redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
+            user_id: "MW0001".into(),
+            user_name: "Demo Trader".into(),
+        }
+    }
+}
+
+/// Faults the simulator can be told to inject, each on or off (`POST /_sim/faults`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Delay every REST answer by this many milliseconds (longer than 7000 to test timeouts).
+    pub slow_rest_ms: u64,
+    /// Answer every REST call with 429 Too Many Requests.
+    pub rate_limit_storm: bool,
+    /// Answer every REST call with 503 NetworkException.
+    pub server_errors: bool,
+    /// Answer every REST call with an HTML 502, as a proxy in front of Kite would.
+    pub html_errors: bool,
+}
+
+/// A running simulator's state.
+pub struct Simulator {
+    config: SimConfig,
+    clock: Arc<dyn Clock>,
+    signer: TokenSigner,
+    state: Mutex<SimState>,
+}
+
+#[derive(Default)]
+struct SimState {
+    request_tokens: RequestTokens,
+    revoked: HashSet<String>,
+    /// Tokens issued at or before this instant are expired (`POST /_sim/expire-tokens`).
+    expired_before: Option<DateTime<Utc>>,
+    nonce: u32,
+    rate_window: (i64, u32),
+    faults: Faults,
+}
+
+impl Simulator {
+    /// A simulator for `config`, reading time from `clock`.
+    pub fn new(config: SimConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let signer = TokenSigner::new(&config.api_key, config.api_secret.expose());
+        Arc::new(Self {
+            config,
+            clock,
+            signer,
+            state: Mutex::new(SimState::default()),
+        })
+    }
+
+    /// The app and user the simulator serves.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.state().faults.clone()
+    }
+
+    /// Replaces the faults in force.
+    pub fn set_faults(&self, faults: Faults) {
+        tracing::info!(?faults, "simulator faults set");
+        self.state().faults = faults;
+    }
+
+    /// Expires every access token issued so far, as Kite's daily flush does.
+    pub fn expire_tokens_now(&self) {
+        let now = self.clock.now();
+        self.state().expired_before = Some(now);
+    }
+
+    /// True if `token` is a live access token: signed by this app, not logged out, not past its
+    /// 06:00 IST expiry, not flushed.
+    pub fn access_token_is_valid(&self, token: &str) -> bool {
+        let Some(claims) = self.signer.verify(token) else {
+            return false;
+        };
+        let now = self.clock.now();
+        let state = self.state();
+        !state.revoked.contains(token)
+            && now < claims.expires_at
+            && state
+                .expired_before
+                .is_none_or(|flush| claims.issued_at > flush)
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}

@@ -1,0 +1,415 @@
+//! The REST client against the simulator, over real sockets: login, token exchange, profile,
+//! logout, expiry, rate limits and injected faults.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use marketwarden_server::clock::Clock;
+use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::rest::{ErrorType, KiteEndpoints, KiteError, KiteRest};
+use marketwarden_server::sim::{Faults, SimConfig, Simulator, router};
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    fn at(now: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+    fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap() = now;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Sim {
+    base: String,
+    sim: Arc<Simulator>,
+    clock: ManualClock,
+}
+
+/// Monday 2026-11-30, 08:45 IST.
+fn morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 3, 15, 0).unwrap()
+}
+
+async fn start_sim() -> Sim {
+    let clock = ManualClock::at(morning());
+    let sim = Simulator::new(SimConfig::default(), Arc::new(clock.clone()));
+    let base = serve(router(sim.clone())).await;
+    Sim { base, sim, clock }
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+fn client(base: &str) -> KiteRest {
+    let endpoints = KiteEndpoints {
+        api_root: base.to_string(),
+        login_url: format!("{base}/connect/login"),
+        ticker_url: base.replace("http", "ws"),
+    };
+    KiteRest::new(endpoints, SimConfig::default().api_key).unwrap()
+}
+
+fn secret() -> Secret {
+    SimConfig::default().api_secret
+}
+
+/// Logs the demo user in through the HTML form, as a browser without JavaScript would, and
+/// returns the redirect's query pairs.
+async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login_url = client(base).login_url(redirect_params);
+    let page = http.get(&login_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="/connect/login">"#),
+        "{html}"
+    );
+    let hidden = html
+        .split(r#"name="redirect_params" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let form = [
+        ("api_key", SimConfig::default().api_key),
+        ("redirect_params", hidden),
+        ("user_id", "MW0001".into()),
+        ("password", "demo".into()),
+        ("action", "login".into()),
+    ];
+    let answer = http
+        .post(format!("{base}/connect/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302, "a redirect back to the app");
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("http://127.0.0.1:3000/auth/callback?"),
+        "{location}"
+    );
+    serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn login_form_redirects_with_a_request_token_and_the_redirect_params() {
+    let sim = start_sim().await;
+    let pairs = log_in(&sim.base, &[("state", "a b&c")]).await;
+    assert_eq!(param(&pairs, "status"), Some("success"));
+    assert_eq!(param(&pairs, "action"), Some("login"));
+    assert_eq!(param(&pairs, "type"), Some("login"));
+    assert_eq!(param(&pairs, "state"), Some("a b&c"));
+    assert_eq!(param(&pairs, "request_token").map(str::len), Some(32));
+}
+
+#[tokio::test]
+async fn request_token_exchanges_once_for_a_working_access_token() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let pairs = log_in(&sim.base, &[]).await;
+    let request_token = param(&pairs, "request_token").unwrap();
+    let session = kite
+        .exchange_request_token(request_token, &secret())
+        .await
+        .expect("exchanged");
+    assert_eq!(session.user_id, "MW0001");
+    assert_eq!(session.login_time, "2026-11-30 08:45:00");
+    let profile = kite
+        .profile(&session.access_token)
+        .await
+        .expect("valid token");
+    assert_eq!(profile.user_name, "Demo Trader");
+
+    let again = kite
+        .exchange_request_token(request_token, &secret())
+        .await
+        .expect_err("single use");
+    assert_eq!(
+        again,
+        KiteError::Api {
+            status: 403,
+            error_type: ErrorType::Token,
+            message: "Token is invalid or has expired.".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn wrong_secret_fails_the_checksum_and_an_old_request_token_expires() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let pairs = log_in(&sim.base, &[]).await;
+    let request_token = param(&pairs, "request_token").unwrap();
+    let error = kite
+        .exchange_request_token(request_token, &Secret::new("wrong"))
+        .await
+        .expect_err("bad checksum");
+    assert!(
+        matches!(&error, KiteError::Api { status: 403, message, .. } if message == "Invalid `checksum`."),
+        "{error}"
+    );
+    // The token was not consumed by the bad checksum, but five minutes later it is dead.
+    sim.clock.set(morning() + TimeDelta::minutes(5));
+    let error = kite
+        .exchange_request_token(request_token, &secret())
+        .await
+        .expect_err("expired");
+    assert!(error.is_token_failure());
+}
+
+#[tokio::test]
+async fn access_token_dies_at_six_the_next_morning_on_logout_and_on_a_flush() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let exchange = |pairs: Vec<(String, String)>| {
+        let kite = kite.clone();
+        async move {
+            kite.exchange_request_token(param(&pairs, "request_token").unwrap(), &secret())
+                .await
+                .unwrap()
+        }
+    };
+    let session = exchange(log_in(&sim.base, &[]).await).await;
+    // 05:59:59 IST the next day: alive. 06:00: dead.
+    sim.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 29, 59).unwrap());
+    kite.profile(&session.access_token)
+        .await
+        .expect("still valid");
+    sim.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap());
+    let error = kite
+        .profile(&session.access_token)
+        .await
+        .expect_err("expired");
+    assert_eq!(
+        error,
+        KiteError::Api {
+            status: 403,
+            error_type: ErrorType::Token,
+            message: "Incorrect `api_key` or `access_token`.".into()
+        }
+    );
+
+    sim.clock.set(morning());
+    let session = exchange(log_in(&sim.base, &[]).await).await;
+    kite.logout(&session.access_token)
+        .await
+        .expect("logged out");
+    assert!(
+        kite.profile(&session.access_token)
+            .await
+            .expect_err("revoked")
+            .is_token_failure()
+    );
+
+    let session = exchange(log_in(&sim.base, &[]).await).await;
+    sim.sim.expire_tokens_now();
+    assert!(
+        kite.profile(&session.access_token)
+            .await
+            .expect_err("flushed")
+            .is_token_failure()
+    );
+    sim.clock.set(morning() + TimeDelta::seconds(1));
+    let fresh = exchange(log_in(&sim.base, &[]).await).await;
+    kite.profile(&fresh.access_token)
+        .await
+        .expect("a login after the flush works");
+}
+
+#[tokio::test]
+async fn access_token_survives_a_simulator_restart() {
+    let sim = start_sim().await;
+    let pairs = log_in(&sim.base, &[]).await;
+    let session = client(&sim.base)
+        .exchange_request_token(param(&pairs, "request_token").unwrap(), &secret())
+        .await
+        .unwrap();
+    let restarted = Simulator::new(SimConfig::default(), Arc::new(sim.clock.clone()));
+    let base = serve(router(restarted)).await;
+    client(&base)
+        .profile(&session.access_token)
+        .await
+        .expect("valid after restart");
+}
+
+#[tokio::test]
+async fn forged_tokens_and_missing_headers_are_refused() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let error = kite
+        .profile(&Secret::new("0".repeat(32)))
+        .await
+        .expect_err("forged");
+    assert!(error.is_token_failure());
+    let http = reqwest::Client::new();
+    let answer = http
+        .get(format!("{}/user/profile", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.headers()["content-type"], "application/json");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error_type"], "InputException");
+}
+
+#[tokio::test]
+async fn eleventh_call_in_a_second_is_rate_limited_and_the_next_second_is_not() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let token = Secret::new("0".repeat(32));
+    for _ in 0..10 {
+        assert!(
+            kite.profile(&token)
+                .await
+                .expect_err("forged")
+                .is_token_failure()
+        );
+    }
+    let error = kite.profile(&token).await.expect_err("limited");
+    assert!(error.is_rate_limited(), "{error}");
+    assert!(!error.is_token_failure());
+    assert_eq!(
+        error,
+        KiteError::Api {
+            status: 429,
+            error_type: ErrorType::Network,
+            message: "Too many requests".into()
+        }
+    );
+    sim.clock.set(morning() + TimeDelta::seconds(1));
+    assert!(
+        kite.profile(&token)
+            .await
+            .expect_err("forged")
+            .is_token_failure()
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_map_to_errors_that_are_not_auth_failures() {
+    let sim = start_sim().await;
+    let kite = client(&sim.base);
+    let token = Secret::new("0".repeat(32));
+    type Expectation = fn(&KiteError) -> bool;
+    let cases: [(Faults, Expectation); 3] = [
+        (
+            Faults {
+                server_errors: true,
+                ..Faults::default()
+            },
+            |e| {
+                matches!(
+                    e,
+                    KiteError::Api {
+                        status: 503,
+                        error_type: ErrorType::Network,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            Faults {
+                html_errors: true,
+                ..Faults::default()
+            },
+            |e| matches!(e, KiteError::UnexpectedResponse { status: 502, .. }),
+        ),
+        (
+            Faults {
+                rate_limit_storm: true,
+                ..Faults::default()
+            },
+            KiteError::is_rate_limited,
+        ),
+    ];
+    for (faults, expected) in cases {
+        sim.sim.set_faults(faults.clone());
+        let error = kite.profile(&token).await.expect_err("fault");
+        assert!(expected(&error), "{faults:?}: {error}");
+        assert!(!error.is_token_failure(), "{faults:?}");
+    }
+    // A slow answer past the client's timeout.
+    sim.sim.set_faults(Faults {
+        slow_rest_ms: 400,
+        ..Faults::default()
+    });
+    let endpoints = KiteEndpoints {
+        api_root: sim.base.clone(),
+        ..KiteEndpoints::kite()
+    };
+    let impatient =
+        KiteRest::with_timeout(endpoints, "marketwarden_sim", Duration::from_millis(100)).unwrap();
+    assert_eq!(
+        impatient.profile(&token).await.expect_err("slow"),
+        KiteError::Timeout
+    );
+    // The control API speaks JSON.
+    let http = reqwest::Client::new();
+    let faults: Faults = http
+        .post(format!("{}/_sim/faults", sim.base))
+        .json(&serde_json::json!({"server_errors": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        faults,
+        Faults {
+            server_errors: true,
+            ..Faults::default()
+        }
+    );
+    let refused = http
+        .post(format!("{}/_sim/faults", sim.base))
+        .json(&serde_json::json!({"nonsense": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+}
+
+#[tokio::test]
+async fn unreachable_kite_is_a_transport_error() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let error = client(&base)
+        .profile(&Secret::new("x"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, KiteError::Transport(_)), "{error}");
+    assert!(!error.is_token_failure());
+}
