@@ -3,6 +3,7 @@
 
 pub mod packet;
 pub mod rest;
+pub mod ticker;
 
 /// A secret string (API secret, access token): its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]

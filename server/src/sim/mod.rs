@@ -3,10 +3,13 @@
 //! the broker of `run` when no Kite credentials are configured, and the peer of every test.
 
 mod rest;
+pub mod ticker;
 pub mod tokens;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,8 @@ pub struct SimConfig {
     pub redirect_url: String,
     pub user_id: String,
     pub user_name: String,
+    /// How often the ticker sends a frame (ticks or a heartbeat); Kite's is about a second.
+    pub tick_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -40,6 +45,7 @@ impl Default for SimConfig {
             redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
             user_id: "MW0001".into(),
             user_name: "Demo Trader".into(),
+            tick_interval: Duration::from_secs(1),
         }
     }
 }
@@ -56,6 +62,14 @@ pub struct Faults {
     pub server_errors: bool,
     /// Answer every REST call with an HTML 502, as a proxy in front of Kite would.
     pub html_errors: bool,
+    /// Ticker: keep sockets open but send nothing at all, not even heartbeats.
+    pub stall: bool,
+    /// Ticker: send heartbeats but no ticks.
+    pub heartbeats_only: bool,
+    /// Ticker: answer new upgrades with 503.
+    pub refuse_connections: bool,
+    /// Ticker: answer new upgrades with 403, whatever the token.
+    pub forbid_upgrades: bool,
 }
 
 /// A running simulator's state.
@@ -64,6 +78,9 @@ pub struct Simulator {
     clock: Arc<dyn Clock>,
     signer: TokenSigner,
     state: Mutex<SimState>,
+    open_connections: AtomicUsize,
+    /// Bumped to drop every open ticker connection at once.
+    drops: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -86,6 +103,8 @@ impl Simulator {
             clock,
             signer,
             state: Mutex::new(SimState::default()),
+            open_connections: AtomicUsize::new(0),
+            drops: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -103,6 +122,17 @@ impl Simulator {
     pub fn set_faults(&self, faults: Faults) {
         tracing::info!(?faults, "simulator faults set");
         self.state().faults = faults;
+    }
+
+    /// Drops every open ticker connection abruptly, without a close frame.
+    pub fn drop_connections(&self) {
+        self.drops.send_modify(|generation| *generation += 1);
+    }
+
+    /// Ticker connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open_connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Expires every access token issued so far, as Kite's daily flush does.

@@ -22,6 +22,8 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/user/profile", get(profile))
         .route("/_sim/faults", get(get_faults).post(set_faults))
         .route("/_sim/expire-tokens", post(expire_tokens))
+        .route("/_sim/drop-connections", post(drop_connections))
+        .route("/", get(super::ticker::upgrade))
         .with_state(sim)
 }
 
@@ -297,6 +299,11 @@ async fn get_faults(State(sim): State<Arc<Simulator>>) -> Json<Faults> {
 async fn set_faults(State(sim): State<Arc<Simulator>>, Json(faults): Json<Faults>) -> Json<Faults> {
     sim.set_faults(faults);
     Json(sim.faults())
+}
+
+async fn drop_connections(State(sim): State<Arc<Simulator>>) -> StatusCode {
+    sim.drop_connections();
+    StatusCode::NO_CONTENT
 }
 
 async fn expire_tokens(State(sim): State<Arc<Simulator>>) -> StatusCode {

@@ -3,3 +3,5 @@
 mod binary;
 mod http;
 mod kite_rest;
+mod kite_ticker;
+mod support;

@@ -1,0 +1,182 @@
+//! The Kite Ticker client: one WebSocket connection, its handshake, requests and frames.
+//!
+//! Reconnection, staleness and backoff belong to the feed watchdog; this module only speaks the
+//! protocol. A 403 at the handshake is reported as an auth failure, never as a network one.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::Secret;
+use super::packet::{
+    BinaryFrame, ClientRequest, FrameError, TextFrame, Tick, parse_binary_frame, parse_text_frame,
+};
+use super::rest::urlencoding;
+
+/// Why a connection could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TickerConnectError {
+    /// 403 at the upgrade: the api key or access token is invalid or expired.
+    Forbidden,
+    /// Another HTTP status at the upgrade (429, 5xx…).
+    Rejected { status: u16 },
+    /// No connection, or it broke during the handshake.
+    Transport(String),
+}
+
+impl TickerConnectError {
+    /// True when only a new token can help.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, Self::Forbidden)
+    }
+}
+
+impl std::fmt::Display for TickerConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forbidden => write!(f, "ticker refused the token (403)"),
+            Self::Rejected { status } => write!(f, "ticker refused the connection ({status})"),
+            Self::Transport(detail) => write!(f, "cannot reach the ticker: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for TickerConnectError {}
+
+/// What arrived on the connection.
+#[derive(Debug, PartialEq)]
+pub enum TickerEvent {
+    Ticks(Vec<Tick>),
+    Heartbeat,
+    Text(TextFrame),
+    /// A text frame that is not one of the documented three.
+    UnknownText(String),
+    /// A binary frame that does not hold together; the connection stays usable.
+    Malformed(FrameError),
+    /// The server closed the connection, or it broke.
+    Closed,
+}
+
+/// An open ticker connection.
+pub struct TickerConnection {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// The handshake URL: the root with Kite's `api_key` and `access_token` query. It holds the
+/// token: never log it.
+fn handshake_url(root: &str, api_key: &str, access_token: &Secret) -> String {
+    // `wss://ws.kite.trade` has no path: the request line needs `/`.
+    let root = match root.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+            let tail = if tail.starts_with('/') {
+                tail.to_string()
+            } else {
+                format!("/{tail}")
+            };
+            format!("{scheme}://{authority}{tail}")
+        }
+        None => root.to_string(),
+    };
+    let separator = if root.contains('?') { '&' } else { '?' };
+    format!(
+        "{root}{separator}api_key={}&access_token={}",
+        urlencoding(api_key),
+        urlencoding(access_token.expose())
+    )
+}
+
+/// Opens a connection to the ticker at `root`.
+///
+/// # Errors
+///
+/// See [`TickerConnectError`].
+pub async fn connect(
+    root: &str,
+    api_key: &str,
+    access_token: &Secret,
+) -> Result<TickerConnection, TickerConnectError> {
+    let url = handshake_url(root, api_key, access_token);
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
+        .map_err(|_| TickerConnectError::Transport("the ticker URL is not valid".into()))?;
+    request.headers_mut().insert(
+        "X-Kite-Version",
+        tungstenite::http::HeaderValue::from_static("3"),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(TickerConnection { socket }),
+        Err(tungstenite::Error::Http(response)) => match response.status().as_u16() {
+            403 => Err(TickerConnectError::Forbidden),
+            status => Err(TickerConnectError::Rejected { status }),
+        },
+        // The error text never includes the URL, so no token leaks into logs.
+        Err(error) => Err(TickerConnectError::Transport(error.to_string())),
+    }
+}
+
+impl TickerConnection {
+    /// Sends a subscribe, unsubscribe or mode request.
+    ///
+    /// # Errors
+    ///
+    /// The connection is broken.
+    pub async fn send(&mut self, request: &ClientRequest) -> Result<(), TickerConnectError> {
+        self.socket
+            .send(Message::Text(request.to_json().into()))
+            .await
+            .map_err(|error| TickerConnectError::Transport(error.to_string()))
+    }
+
+    /// The next event. Pings are answered by the library and not reported.
+    pub async fn next_event(&mut self) -> TickerEvent {
+        loop {
+            return match self.socket.next().await {
+                Some(Ok(Message::Binary(bytes))) => match parse_binary_frame(&bytes) {
+                    Ok(BinaryFrame::Heartbeat) => TickerEvent::Heartbeat,
+                    Ok(BinaryFrame::Ticks { ticks, .. }) => TickerEvent::Ticks(ticks),
+                    Err(error) => TickerEvent::Malformed(error),
+                },
+                Some(Ok(Message::Text(text))) => match parse_text_frame(text.as_str()) {
+                    Ok(frame) => TickerEvent::Text(frame),
+                    Err(_) => TickerEvent::UnknownText(text.to_string()),
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => TickerEvent::Closed,
+            };
+        }
+    }
+
+    /// Closes the connection cleanly.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_url_appends_kites_query_encoded() {
+        let token = Secret::new("a/b+c");
+        let cases = [
+            ("ws://sim", "ws://sim/?api_key=key&access_token=a%2Fb%2Bc"),
+            (
+                "ws://sim/?uid=1",
+                "ws://sim/?uid=1&api_key=key&access_token=a%2Fb%2Bc",
+            ),
+            (
+                "ws://sim?uid=1",
+                "ws://sim/?uid=1&api_key=key&access_token=a%2Fb%2Bc",
+            ),
+            (
+                "wss://ws.kite.trade/ws",
+                "wss://ws.kite.trade/ws?api_key=key&access_token=a%2Fb%2Bc",
+            ),
+        ];
+        for (root, expected) in cases {
+            assert_eq!(handshake_url(root, "key", &token), expected);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The ticker client against the simulator's ticker, over real sockets.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::packet::{ClientRequest, Mode, Segment, TextFrame, Tick};
+use marketwarden_server::kite::ticker::{
+    TickerConnectError, TickerConnection, TickerEvent, connect,
+};
+use marketwarden_server::sim::{Faults, SimConfig};
+
+use super::support::*;
+
+const RELIANCE: u32 = 738_561;
+const NIFTY_50: u32 = 256_265;
+/// Enough frames to see anything the simulator sends within a second of simulated trading.
+const EVENTS_TO_WAIT: usize = 200;
+
+/// Monday 2026-11-30, 10:00 IST: the market is live.
+fn live() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap()
+}
+
+async fn fast_sim(now: DateTime<Utc>) -> Sim {
+    let config = SimConfig {
+        tick_interval: Duration::from_millis(20),
+        ..SimConfig::default()
+    };
+    start_sim_with(config, now).await
+}
+
+fn ticker_url(sim: &Sim) -> String {
+    sim.base.replace("http://", "ws://")
+}
+
+async fn open(sim: &Sim, token: &Secret) -> TickerConnection {
+    connect(&ticker_url(sim), &SimConfig::default().api_key, token)
+        .await
+        .expect("connected")
+}
+
+/// Reads events until `found` picks one, or fails after [`EVENTS_TO_WAIT`].
+async fn wait_for<T>(
+    connection: &mut TickerConnection,
+    mut found: impl FnMut(&TickerEvent) -> Option<T>,
+) -> T {
+    for _ in 0..EVENTS_TO_WAIT {
+        let event = connection.next_event().await;
+        if let Some(value) = found(&event) {
+            return value;
+        }
+        assert_ne!(event, TickerEvent::Closed, "closed while waiting");
+    }
+    panic!("not seen in {EVENTS_TO_WAIT} events");
+}
+
+fn tick_of(event: &TickerEvent, token: u32) -> Option<Tick> {
+    match event {
+        TickerEvent::Ticks(ticks) => ticks.iter().find(|t| t.instrument_token == token).copied(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn bad_or_expired_tokens_fail_the_handshake_with_403() {
+    let sim = fast_sim(live()).await;
+    let url = ticker_url(&sim);
+    let forged = connect(&url, "marketwarden_sim", &Secret::new("0".repeat(32)))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(forged, TickerConnectError::Forbidden);
+    assert!(forged.is_auth_failure());
+    let token = access_token(&sim.base).await;
+    assert_eq!(
+        connect(&url, "other_key", &token).await.err(),
+        Some(TickerConnectError::Forbidden)
+    );
+    // 06:00 IST the next morning.
+    sim.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap());
+    assert_eq!(
+        connect(&url, "marketwarden_sim", &token).await.err(),
+        Some(TickerConnectError::Forbidden)
+    );
+}
+
+#[tokio::test]
+async fn refused_upgrades_are_not_auth_failures_unless_403() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    sim.sim.set_faults(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    let error = connect(&ticker_url(&sim), "marketwarden_sim", &token)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error, TickerConnectError::Rejected { status: 503 });
+    assert!(!error.is_auth_failure());
+    sim.sim.set_faults(Faults {
+        forbid_upgrades: true,
+        ..Faults::default()
+    });
+    let error = connect(&ticker_url(&sim), "marketwarden_sim", &token)
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.is_auth_failure());
+    // Nothing listening: transport, not auth.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let error = connect(&url, "marketwarden_sim", &token)
+        .await
+        .err()
+        .expect("no server");
+    assert!(matches!(error, TickerConnectError::Transport(_)), "{error}");
+}
+
+#[tokio::test]
+async fn subscribed_instruments_tick_in_their_modes_with_the_right_layouts() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    let mut connection = open(&sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![RELIANCE, NIFTY_50]))
+        .await
+        .unwrap();
+    // New subscriptions are in quote mode.
+    let quote = wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+    assert_eq!(quote.mode, Mode::Quote);
+    assert!(quote.trade.is_some() && quote.depth.is_none());
+    connection
+        .send(&ClientRequest::SetMode(
+            Mode::Full,
+            vec![RELIANCE, NIFTY_50],
+        ))
+        .await
+        .unwrap();
+    let full = wait_for(&mut connection, |event| {
+        tick_of(event, RELIANCE).filter(|t| t.mode == Mode::Full)
+    })
+    .await;
+    let depth = full.depth.expect("five levels of depth");
+    assert!(depth.buy[0].price < full.last_price && full.last_price < depth.sell[0].price);
+    assert_eq!(full.exchange_timestamp, Some(live().timestamp() as u32));
+    let index = wait_for(&mut connection, |event| {
+        tick_of(event, NIFTY_50).filter(|t| t.mode == Mode::Full)
+    })
+    .await;
+    assert_eq!(index.segment(), Segment::Indices);
+    assert!(index.trade.is_none() && index.depth.is_none() && index.index_change.is_some());
+    assert!((20_000.0..28_000.0).contains(&index.price(index.last_price)));
+    // Unsubscribed instruments stop; with none left, heartbeats.
+    connection
+        .send(&ClientRequest::Unsubscribe(vec![RELIANCE, NIFTY_50]))
+        .await
+        .unwrap();
+    wait_for(&mut connection, |event| {
+        (event == &TickerEvent::Heartbeat).then_some(())
+    })
+    .await;
+    connection.close().await;
+}
+
+#[tokio::test]
+async fn outside_trading_hours_only_heartbeats_arrive() {
+    // Saturday 2026-11-28, noon IST.
+    let sim = fast_sim(Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap()).await;
+    let token = access_token(&sim.base).await;
+    let mut connection = open(&sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(connection.next_event().await, TickerEvent::Heartbeat);
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_only_fault_keeps_the_socket_alive_without_data() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    let mut connection = open(&sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
+        .await
+        .unwrap();
+    wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+    sim.sim.set_faults(Faults {
+        heartbeats_only: true,
+        ..Faults::default()
+    });
+    wait_for(&mut connection, |event| {
+        (event == &TickerEvent::Heartbeat).then_some(())
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(connection.next_event().await, TickerEvent::Heartbeat);
+    }
+}
+
+#[tokio::test]
+async fn stall_fault_sends_nothing_at_all_on_an_open_socket() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    sim.sim.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let mut connection = open(&sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
+        .await
+        .unwrap();
+    // Twenty tick intervals of silence; the socket is still open.
+    let silence = tokio::time::timeout(Duration::from_millis(400), connection.next_event()).await;
+    assert!(
+        silence.is_err(),
+        "a frame arrived during a stall: {silence:?}"
+    );
+    assert_eq!(sim.sim.open_connections(), 1);
+    sim.sim.set_faults(Faults::default());
+    wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+}
+
+#[tokio::test]
+async fn dropped_connections_close_and_a_fourth_connection_is_refused() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        connections.push(open(&sim, &token).await);
+    }
+    let mut fourth = open(&sim, &token).await;
+    assert_eq!(
+        fourth.next_event().await,
+        TickerEvent::Text(TextFrame::Error(
+            "Maximum connections limit exceeded".into()
+        ))
+    );
+    assert_eq!(fourth.next_event().await, TickerEvent::Closed);
+
+    sim.sim.drop_connections();
+    for connection in &mut connections {
+        wait_for(connection, |event| {
+            (event == &TickerEvent::Closed).then_some(())
+        })
+        .await;
+    }
+}

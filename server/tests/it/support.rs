@@ -1,0 +1,133 @@
+//! What the Kite tests share: a hand-moved clock, a simulator on a free port, a logged-in user.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use marketwarden_server::clock::Clock;
+use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::sim::{SimConfig, Simulator, router};
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap() = now;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub struct Sim {
+    pub base: String,
+    pub sim: Arc<Simulator>,
+    pub clock: ManualClock,
+}
+
+/// Monday 2026-11-30, 08:45 IST.
+pub fn morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 3, 15, 0).unwrap()
+}
+
+pub async fn start_sim() -> Sim {
+    start_sim_with(SimConfig::default(), morning()).await
+}
+
+pub async fn start_sim_with(config: SimConfig, now: DateTime<Utc>) -> Sim {
+    let clock = ManualClock::at(now);
+    let sim = Simulator::new(config, Arc::new(clock.clone()));
+    let base = serve(router(sim.clone())).await;
+    Sim { base, sim, clock }
+}
+
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+pub fn client(base: &str) -> KiteRest {
+    let endpoints = KiteEndpoints {
+        api_root: base.to_string(),
+        login_url: format!("{base}/connect/login"),
+        ticker_url: base.replace("http", "ws"),
+    };
+    KiteRest::new(endpoints, SimConfig::default().api_key).unwrap()
+}
+
+pub fn secret() -> Secret {
+    SimConfig::default().api_secret
+}
+
+/// Logs the demo user in through the HTML form, as a browser without JavaScript would, and
+/// returns the redirect's query pairs.
+pub async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login_url = client(base).login_url(redirect_params);
+    let page = http.get(&login_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="/connect/login">"#),
+        "{html}"
+    );
+    let hidden = html
+        .split(r#"name="redirect_params" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let form = [
+        ("api_key", SimConfig::default().api_key),
+        ("redirect_params", hidden),
+        ("user_id", "MW0001".into()),
+        ("password", "demo".into()),
+        ("action", "login".into()),
+    ];
+    let answer = http
+        .post(format!("{base}/connect/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302, "a redirect back to the app");
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("http://127.0.0.1:3000/auth/callback?"),
+        "{location}"
+    );
+    serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap()
+}
+
+pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A fresh access token for the demo user.
+pub async fn access_token(base: &str) -> Secret {
+    let pairs = log_in(base, &[]).await;
+    client(base)
+        .exchange_request_token(
+            param(&pairs, "request_token").expect("a request token"),
+            &secret(),
+        )
+        .await
+        .expect("exchanged")
+        .access_token
+}
