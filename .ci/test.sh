@@ -20,6 +20,9 @@ cargo clippy --locked -p marketwarden-core --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --locked --workspace
 
+step "wire compatibility: the official Python client kiteconnect against kite-sim"
+target/kite-venv/bin/python server/tests/kiteconnect_compat.py target/debug/marketwarden
+
 step "core without std: wasm32-unknown-unknown and x86_64-unknown-none"
 cargo build --locked -p marketwarden-core --no-default-features --target wasm32-unknown-unknown
 cargo build --locked -p marketwarden-core --no-default-features --target x86_64-unknown-none

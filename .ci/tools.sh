@@ -70,6 +70,16 @@ if [ "${wasm_opt_version:-0}" -lt "$WASM_OPT_MIN_VERSION" ]; then
   exit 1
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  apt_install chromium
+if [ "${1:-}" = "--browser" ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+  fi
+  # The official Python Kite client, to check the simulator's wire compatibility.
+  KITECONNECT_VERSION=5.2.2
+  venv=target/kite-venv
+  if ! "$venv/bin/python" -c "import kiteconnect" 2>/dev/null; then
+    say "installing kiteconnect $KITECONNECT_VERSION from PyPI into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kiteconnect==$KITECONNECT_VERSION"
+  fi
 fi

@@ -37,6 +37,48 @@ pub enum Command {
     /// List or check trading calendars.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Run the Kite Connect simulator alone (REST, login page and ticker on one address).
+    KiteSim(KiteSimArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct KiteSimArgs {
+    /// Address to listen on; port 0 picks a free port. Prints `rest:`, `login:` and `ticker:`
+    /// lines with the URLs once it listens.
+    #[arg(
+        long,
+        env = "KITE_SIM_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:5010"
+    )]
+    pub addr: SocketAddr,
+
+    /// The app key the simulator accepts.
+    #[arg(long, env = "KITE_SIM_API_KEY", default_value = "marketwarden_sim")]
+    pub api_key: String,
+
+    /// The app secret checksums are verified with.
+    #[arg(
+        long,
+        env = "KITE_SIM_API_SECRET",
+        default_value = "marketwarden_sim_secret",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub api_secret: String,
+
+    /// Where the login page sends the browser back with the request token.
+    #[arg(
+        long,
+        env = "KITE_SIM_REDIRECT_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:3000/auth/callback"
+    )]
+    pub redirect_url: String,
+
+    /// Start the simulator's clock at this instant (RFC 3339) and let it run forward.
+    #[arg(long, env = "KITE_SIM_CLOCK_START", value_name = "RFC3339", value_parser = parse_instant)]
+    pub clock_start: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -8,7 +8,11 @@ use clap::Parser;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
-use marketwarden_server::config::{CalendarCommand, Cli, Command, LogFormat, ServeSettings};
+use marketwarden_server::config::{
+    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
+};
+use marketwarden_server::kite::Secret;
+use marketwarden_server::sim::{self, SimConfig, Simulator};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -30,12 +34,50 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Calendar(CalendarCommand::Check { file })) => {
             return offline(cli::check_file(&file));
         }
+        Some(Command::KiteSim(args)) => {
+            init_logging(LogFormat::Human);
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(kite_sim(args))?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let settings = ServeSettings::resolve(args, |name| std::env::var(name).ok())?;
     init_logging(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(serve(settings))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `marketwarden kite-sim`: the simulator alone, until SIGINT or SIGTERM.
+async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = match args.clock_start {
+        Some(start) => Arc::new(StartedClock::starting_at(start)),
+        None => Arc::new(SystemClock),
+    };
+    let config = SimConfig {
+        api_key: args.api_key,
+        api_secret: Secret::new(args.api_secret),
+        redirect_url: args.redirect_url,
+        ..SimConfig::default()
+    };
+    #[cfg(unix)]
+    let signals = ShutdownSignals::install()?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    // The contract: one line each, on stdout, for scripts.
+    cli::print(&format!(
+        "rest: http://{addr}\nlogin: http://{addr}/connect/login\nticker: ws://{addr}\n"
+    ));
+    let shutdown = CancellationToken::new();
+    #[cfg(unix)]
+    tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
+    axum::serve(listener, sim::router(Simulator::new(config, clock)))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("simulator failed")
 }
 
 /// Prints an offline command's output, or its error on stderr with exit status 1.

@@ -84,7 +84,12 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
                         return;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_))) => {
+                    // Completes the closing handshake: the reply is queued, this flushes it.
+                    let _ = futures_util::SinkExt::close(&mut socket).await;
+                    return;
+                }
+                None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
             _ = interval.tick() => {

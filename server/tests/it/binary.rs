@@ -304,3 +304,28 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
     child.kill().expect("stops");
     child.wait().expect("reaped");
 }
+
+#[test]
+fn kite_sim_prints_its_three_urls() {
+    let mut child = marketwarden()
+        .args(["kite-sim", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+        .take(3)
+        .collect();
+    child.kill().expect("stops");
+    child.wait().expect("reaped");
+    let port = lines[0]
+        .strip_prefix("rest: http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(
+        lines[1],
+        format!("login: http://127.0.0.1:{port}/connect/login")
+    );
+    assert_eq!(lines[2], format!("ticker: ws://127.0.0.1:{port}"));
+}
