@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::server::SharedValue;
-use marketwarden_core::{MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
+use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
 
 use crate::browser_clock::ServerClockAnchor;
 
@@ -45,6 +45,7 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
     let now = RwSignal::new(snapshot.server_time);
     let hydrated = RwSignal::new(false);
     let calendar = Arc::new(snapshot.calendar());
+    let simulated = snapshot.broker == BrokerKind::Simulated;
     let calendar_error = snapshot.market.calendar_error.clone();
     let market = Memo::new(move |_| MarketHealth {
         calendar_error: calendar_error.clone(),
@@ -89,6 +90,14 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                 }}
             </div>
             <div class="status-side">
+                {simulated
+                    .then(|| {
+                        view! {
+                            <span class="broker-badge" data-testid="broker-badge">
+                                "Simulated broker"
+                            </span>
+                        }
+                    })}
                 <span class="status-countdown" role="timer" data-testid="countdown">
                     {move || market.with(MarketHealth::countdown_label)}
                 </span>

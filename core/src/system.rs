@@ -131,6 +131,16 @@ pub enum BrokerKind {
     Simulated,
 }
 
+impl BrokerKind {
+    /// `"kite"` or `"simulated"`, as on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Kite => "kite",
+            Self::Simulated => "simulated",
+        }
+    }
+}
+
 /// The whole health answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SystemHealth {

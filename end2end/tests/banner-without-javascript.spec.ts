@@ -15,6 +15,8 @@ test.describe('during the auction freeze', () => {
     await expect(page.getByTestId('banner-description')).toContainText('Trading starts at 09:15 IST');
     await expect(page.getByTestId('countdown')).toHaveText(/^Trading starts in 0[45]:\d\d$/);
     await expect(banner).toHaveAttribute('role', 'status');
+    // Started without Kite credentials: the page says so plainly.
+    await expect(page.getByTestId('broker-badge')).toHaveText('Simulated broker');
     // Nothing ran in the page: it never hydrated.
     await expect(banner).not.toHaveAttribute('data-hydrated', 'true');
   });

@@ -5,12 +5,20 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use marketwarden_core::BrokerKind;
+
+use crate::kite::rest::KiteEndpoints;
 
 const ENVIRONMENT_HELP: &str = "\
 Kite credentials (environment only, never flags):
   ZERODHA_API_KEY      Kite Connect app key; with ZERODHA_API_SECRET it selects the real Kite broker
   ZERODHA_API_SECRET   Kite Connect app secret; never logged or sent to the browser
   Without both, marketwarden uses its embedded simulated broker.
+
+Kite endpoints (default: Kite's own):
+  KITE_API_ROOT        REST root, https://api.kite.trade
+  KITE_LOGIN_URL       login page, https://kite.zerodha.com/connect/login
+  KITE_TICKER_URL      ticker WebSocket root, wss://ws.kite.trade
 
 Logging:
   RUST_LOG             log filter, e.g. `info` (default) or `marketwarden_server=debug`";
@@ -145,6 +153,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKETWARDEN_CALENDAR", value_name = "FILE")]
     pub calendar: Option<PathBuf>,
 
+    /// Which broker to use.
+    #[arg(long, env = "MARKETWARDEN_BROKER", value_enum, default_value_t = BrokerChoice::Auto)]
+    pub broker: BrokerChoice,
+
     /// Log line format.
     #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -158,23 +170,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which broker the server talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BrokerMode {
-    /// The real Kite Connect API, with the configured credentials.
+/// The `--broker` choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BrokerChoice {
+    /// Kite when ZERODHA_API_KEY and ZERODHA_API_SECRET are set, else the simulator.
+    Auto,
+    /// The real Kite Connect API (or what KITE_API_ROOT, KITE_LOGIN_URL and KITE_TICKER_URL name).
     Kite,
-    /// The embedded Kite simulator: used when no credentials are configured.
+    /// The embedded Kite simulator.
     Simulated,
-}
-
-impl BrokerMode {
-    /// The name shown in the health API and the logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Kite => "kite",
-            Self::Simulated => "simulated",
-        }
-    }
 }
 
 /// Validated settings of `serve`.
@@ -185,7 +189,10 @@ pub struct ServeSettings {
     pub clock_start: Option<DateTime<Utc>>,
     pub calendar: Option<PathBuf>,
     pub log_format: LogFormat,
-    pub broker: BrokerMode,
+    pub broker: BrokerKind,
+    /// Where Kite is: the real endpoints unless KITE_API_ROOT, KITE_LOGIN_URL or KITE_TICKER_URL
+    /// say otherwise. Unused with the simulator, which serves its own.
+    pub kite_endpoints: KiteEndpoints,
 }
 
 /// Settings that do not make sense together.
@@ -228,23 +235,37 @@ impl ServeSettings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let is_set = |name: &str| env(name).is_some_and(|value| !value.trim().is_empty());
-        let broker = match (is_set("ZERODHA_API_KEY"), is_set("ZERODHA_API_SECRET")) {
-            (true, true) => BrokerMode::Kite,
-            (false, false) => BrokerMode::Simulated,
-            (true, false) => {
+        let credentials = (is_set("ZERODHA_API_KEY"), is_set("ZERODHA_API_SECRET"));
+        let broker = match (args.broker, credentials) {
+            (BrokerChoice::Simulated, _) | (BrokerChoice::Auto, (false, false)) => {
+                BrokerKind::Simulated
+            }
+            (_, (true, true)) => BrokerKind::Kite,
+            (_, (true, false)) => {
                 return Err(ConfigError::IncompleteCredentials {
                     missing: "ZERODHA_API_SECRET",
                 });
             }
-            (false, true) => {
+            (_, (false, true)) => {
+                return Err(ConfigError::IncompleteCredentials {
+                    missing: "ZERODHA_API_KEY",
+                });
+            }
+            (BrokerChoice::Kite, (false, false)) => {
                 return Err(ConfigError::IncompleteCredentials {
                     missing: "ZERODHA_API_KEY",
                 });
             }
         };
-        if args.clock_start.is_some() && broker == BrokerMode::Kite {
+        if args.clock_start.is_some() && broker == BrokerKind::Kite {
             return Err(ConfigError::ClockStartNeedsSimulatedBroker);
         }
+        let kite = KiteEndpoints::kite();
+        let kite_endpoints = KiteEndpoints {
+            api_root: env("KITE_API_ROOT").unwrap_or(kite.api_root),
+            login_url: env("KITE_LOGIN_URL").unwrap_or(kite.login_url),
+            ticker_url: env("KITE_TICKER_URL").unwrap_or(kite.ticker_url),
+        };
         Ok(Self {
             addr: args.addr,
             site_root: args.site_root,
@@ -252,6 +273,7 @@ impl ServeSettings {
             calendar: args.calendar,
             log_format: args.log_format,
             broker,
+            kite_endpoints,
         })
     }
 }
@@ -328,7 +350,7 @@ mod tests {
     fn no_credentials_select_the_simulated_broker() {
         let args = serve_args(parse(&["--clock-start", "2026-11-30T09:00:00Z"]).unwrap());
         let settings = ServeSettings::resolve(args, env_of(&[])).expect("valid");
-        assert_eq!(settings.broker, BrokerMode::Simulated);
+        assert_eq!(settings.broker, BrokerKind::Simulated);
     }
 
     #[test]
@@ -340,11 +362,33 @@ mod tests {
     }
 
     #[test]
+    fn broker_can_be_chosen_explicitly_and_kite_endpoints_overridden() {
+        let args = serve_args(parse(&["--broker", "simulated"]).unwrap());
+        let env = env_of(&[("ZERODHA_API_KEY", "key"), ("ZERODHA_API_SECRET", "secret")]);
+        assert_eq!(
+            ServeSettings::resolve(args, env).unwrap().broker,
+            BrokerKind::Simulated
+        );
+        let args = serve_args(parse(&["--broker", "kite"]).unwrap());
+        let error = ServeSettings::resolve(args, env_of(&[])).expect_err("no credentials");
+        assert!(error.to_string().starts_with("ZERODHA_API_KEY is not set"));
+        let args = serve_args(parse(&[]).unwrap());
+        let env = env_of(&[
+            ("ZERODHA_API_KEY", "key"),
+            ("ZERODHA_API_SECRET", "secret"),
+            ("KITE_API_ROOT", "http://127.0.0.1:5010"),
+        ]);
+        let settings = ServeSettings::resolve(args, env).unwrap();
+        assert_eq!(settings.kite_endpoints.api_root, "http://127.0.0.1:5010");
+        assert_eq!(settings.kite_endpoints.ticker_url, "wss://ws.kite.trade");
+    }
+
+    #[test]
     fn credentials_without_clock_start_select_kite() {
         let args = serve_args(parse(&[]).unwrap());
         let env = env_of(&[("ZERODHA_API_KEY", "key"), ("ZERODHA_API_SECRET", "secret")]);
         let settings = ServeSettings::resolve(args, env).expect("valid");
-        assert_eq!(settings.broker, BrokerMode::Kite);
+        assert_eq!(settings.broker, BrokerKind::Kite);
     }
 
     #[test]
@@ -364,7 +408,7 @@ mod tests {
         let args = serve_args(parse(&[]).unwrap());
         let env = env_of(&[("ZERODHA_API_KEY", " "), ("ZERODHA_API_SECRET", "")]);
         let settings = ServeSettings::resolve(args, env).expect("valid");
-        assert_eq!(settings.broker, BrokerMode::Simulated);
+        assert_eq!(settings.broker, BrokerKind::Simulated);
     }
 
     #[test]
@@ -383,6 +427,12 @@ mod tests {
             "ZERODHA_API_KEY",
             "ZERODHA_API_SECRET",
             "RUST_LOG",
+            "--broker",
+            "MARKETWARDEN_BROKER",
+            "KITE_API_ROOT",
+            "KITE_LOGIN_URL",
+            "KITE_TICKER_URL",
+            "kite-sim",
             "--calendar",
             "MARKETWARDEN_CALENDAR",
             "serve",

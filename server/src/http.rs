@@ -42,5 +42,6 @@ fn market_snapshot(state: &AppState) -> MarketSnapshot {
     let mut snapshot = MarketSnapshot::at(&current.calendar, state.clock.now());
     snapshot.market.calendar_error = current.error;
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
+    snapshot.broker = state.broker;
     snapshot
 }

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use http::app;
 
+use marketwarden_core::BrokerKind;
+
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 
@@ -32,6 +34,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The trading calendar in use.
     pub calendar: Arc<CalendarStore>,
+    /// Kite or the simulator.
+    pub broker: BrokerKind,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -52,6 +56,7 @@ impl AppState {
             leptos_options,
             clock,
             calendar,
+            broker: BrokerKind::Simulated,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use marketwarden_core::BrokerKind;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
@@ -12,6 +13,7 @@ use marketwarden_server::config::{
     CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
 };
 use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::rest::KiteEndpoints;
 use marketwarden_server::sim::{self, SimConfig, Simulator};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +49,39 @@ fn main() -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(serve(settings))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the Kite simulator in this process on a free loopback port, with the server's clock,
+/// sending logins back to this server. Returns its endpoints.
+async fn start_embedded_simulator(
+    clock: Arc<dyn Clock>,
+    server_addr: std::net::SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<KiteEndpoints> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot start the embedded Kite simulator")?;
+    let addr = listener.local_addr().context("simulator has no address")?;
+    let config = SimConfig {
+        redirect_url: format!("http://{server_addr}/auth/callback"),
+        ..SimConfig::default()
+    };
+    let endpoints = KiteEndpoints {
+        api_root: format!("http://{addr}"),
+        login_url: format!("http://{addr}/connect/login"),
+        ticker_url: format!("ws://{addr}"),
+    };
+    tracing::info!(rest = %endpoints.api_root, ticker = %endpoints.ticker_url, "simulated broker started");
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, sim::router(Simulator::new(config, clock)))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the embedded Kite simulator stopped");
+        }
+    });
+    Ok(endpoints)
 }
 
 /// `marketwarden kite-sim`: the simulator alone, until SIGINT or SIGTERM.
@@ -126,24 +161,31 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     let local_addr = listener.local_addr().context("listener has no address")?;
+    let shutdown = CancellationToken::new();
+    // The auth and feed machines will use these endpoints; today the simulator only runs.
+    let _kite_endpoints = match settings.broker {
+        BrokerKind::Kite => settings.kite_endpoints.clone(),
+        BrokerKind::Simulated => {
+            start_embedded_simulator(clock.clone(), local_addr, &shutdown).await?
+        }
+    };
     tracing::info!(
         broker = settings.broker.as_str(),
         clock_start = settings.clock_start.map(|start| start.to_rfc3339()),
         "listening on http://{local_addr}"
     );
 
-    let shutdown = CancellationToken::new();
     #[cfg(unix)]
     tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
     #[cfg(unix)]
     tokio::spawn(reload_calendar_on_sighup(hangups, calendar.clone()));
-    run(
-        listener,
-        AppState::new(&site_root, clock, calendar),
-        shutdown,
-    )
-    .await
-    .context("server failed")?;
+    let state = AppState {
+        broker: settings.broker,
+        ..AppState::new(&site_root, clock, calendar)
+    };
+    run(listener, state, shutdown)
+        .await
+        .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

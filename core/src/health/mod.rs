@@ -11,7 +11,7 @@ use crate::calendar::{
     Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
 };
 use crate::display::{day_label, hh_mm};
-use crate::{MarketPhase, format_countdown};
+use crate::{BrokerKind, MarketPhase, format_countdown};
 
 /// The `market` object of the health API (`GET /api/system/health/market`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,15 +155,18 @@ pub struct MarketSnapshot {
     pub market: MarketHealth,
     /// The text of the operator's calendar file laid over the built-in calendar, if any.
     pub calendar_overrides: Option<String>,
+    /// The broker the server talks to: the page says plainly when it is the simulator.
+    pub broker: BrokerKind,
 }
 
 impl MarketSnapshot {
-    /// The snapshot at `now` with `calendar` and no overrides.
+    /// The snapshot at `now` with `calendar`, no overrides, and the simulated broker.
     pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
         Self {
             server_time: now,
             market: MarketHealth::at(calendar, now),
             calendar_overrides: None,
+            broker: BrokerKind::Simulated,
         }
     }
 

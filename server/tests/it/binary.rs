@@ -72,11 +72,20 @@ fn serve_reports_its_address_and_stops_cleanly_on_sigterm() {
         .expect("starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("listening on http://"))
-        .expect("a listening line");
+    let mut before = Vec::new();
+    let listening = loop {
+        let line = lines.next().expect("a listening line").expect("utf-8");
+        if line.contains("listening on http://") {
+            break line;
+        }
+        before.push(line);
+    };
+    assert!(
+        before
+            .iter()
+            .any(|line| line.contains("simulated broker started")),
+        "the embedded simulator runs before the server says it listens: {before:?}"
+    );
     assert!(listening.contains("broker=\"simulated\""), "{listening}");
     assert!(listening.contains("2026-11-30T03:44:30"), "{listening}");
 

@@ -92,6 +92,8 @@ async fn dashboard_is_server_rendered_with_the_phase_in_the_first_response() {
     assert!(!html[..banner].contains("<template"), "{html}");
     assert!(html.contains("Trading starts in 00:30"), "{html}");
     assert!(html.contains("09:14:30 IST"), "{html}");
+    // No credentials in these tests: the simulator, said plainly.
+    assert!(html.contains("Simulated broker"), "{html}");
     // The bundle that hydrates it is referenced by its fixed name.
     assert!(html.contains("/pkg/marketwarden.js"), "{html}");
     assert!(html.contains("/pkg/marketwarden.css"), "{html}");
@@ -161,4 +163,14 @@ async fn good_calendar_file_changes_the_answer_and_travels_with_the_page() {
     assert!(html.contains("Closed — Snap closure"), "{html}");
     // The browser gets the overrides to compute the same phases offline.
     assert!(html.contains("2026-11-30,closed,,Snap closure"), "{html}");
+}
+
+#[tokio::test]
+async fn with_kite_the_page_does_not_claim_a_simulator() {
+    let state = AppState {
+        broker: marketwarden_core::BrokerKind::Kite,
+        ..state_at(freeze_ending())
+    };
+    let (_, html) = get(state, "/").await;
+    assert!(!html.contains("Simulated broker"), "{html}");
 }
