@@ -70,6 +70,8 @@ pub struct Faults {
     pub refuse_connections: bool,
     /// Ticker: answer new upgrades with 403, whatever the token.
     pub forbid_upgrades: bool,
+    /// Ticker: hold every upgrade this many milliseconds before answering (handshake timeouts).
+    pub slow_upgrade_ms: u64,
 }
 
 /// A running simulator's state.

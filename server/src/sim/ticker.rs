@@ -42,6 +42,9 @@ pub(super) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let faults = sim.faults();
+    if faults.slow_upgrade_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.slow_upgrade_ms)).await;
+    }
     if faults.refuse_connections {
         return (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response();
     }

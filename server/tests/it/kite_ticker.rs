@@ -253,3 +253,24 @@ async fn dropped_connections_close_and_a_fourth_connection_is_refused() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn slow_upgrade_fault_holds_the_handshake() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    sim.sim.set_faults(Faults {
+        slow_upgrade_ms: 2_000,
+        ..Faults::default()
+    });
+    let url = ticker_url(&sim);
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(200),
+        connect(&url, "marketwarden_sim", &token),
+    );
+    assert!(
+        attempt.await.is_err(),
+        "the handshake answered during a slow-upgrade fault"
+    );
+    sim.sim.set_faults(Faults::default());
+    open(&sim, &token).await.close().await;
+}
