@@ -26,6 +26,19 @@ fn state_at(now: DateTime<Utc>) -> AppState {
     )
 }
 
+/// State at the end of the auction freeze, with a calendar file of `text` written to a temp dir.
+fn state_with_calendar_file(name: &str, text: &str) -> AppState {
+    let dir = std::env::temp_dir().join(format!("marketwarden-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    AppState::new(
+        "target/site",
+        Arc::new(FixedClock(freeze_ending())),
+        Arc::new(CalendarStore::with_file(path)),
+    )
+}
+
 async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
     let request = Request::get(uri)
         .body(Body::empty())
@@ -119,15 +132,8 @@ async fn market_endpoint_names_the_holiday() {
 
 #[tokio::test]
 async fn bad_calendar_file_is_reported_in_health_and_the_page() {
-    let dir = std::env::temp_dir().join(format!("marketwarden-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.csv");
-    std::fs::write(&path, "date,kind,hours,name\n2026-11-30,clsoed,,Typo\n").unwrap();
-    let state = AppState::new(
-        "target/site",
-        Arc::new(FixedClock(freeze_ending())),
-        Arc::new(CalendarStore::with_file(path)),
-    );
+    let state =
+        state_with_calendar_file("bad.csv", "date,kind,hours,name\n2026-11-30,clsoed,,Typo\n");
     let (_, body) = get(state.clone(), "/api/system/health/market").await;
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     // The built-in calendar stays in use.
@@ -143,18 +149,9 @@ async fn bad_calendar_file_is_reported_in_health_and_the_page() {
 
 #[tokio::test]
 async fn good_calendar_file_changes_the_answer_and_travels_with_the_page() {
-    let dir = std::env::temp_dir().join(format!("marketwarden-it-good-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("good.csv");
-    std::fs::write(
-        &path,
+    let state = state_with_calendar_file(
+        "good.csv",
         "date,kind,hours,name\n2026-11-30,closed,,Snap closure\n",
-    )
-    .unwrap();
-    let state = AppState::new(
-        "target/site",
-        Arc::new(FixedClock(freeze_ending())),
-        Arc::new(CalendarStore::with_file(path)),
     );
     let (_, body) = get(state.clone(), "/api/system/health/market").await;
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
