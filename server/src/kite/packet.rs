@@ -299,7 +299,7 @@ pub fn parse_packet(packet: &[u8]) -> Option<Tick> {
     Some(tick)
 }
 
-/// Encodes ticks into one binary frame, each in the layout of its mode and segment.
+/// Encodes ticks into one binary frame, each in the layout of its mode and content.
 pub fn encode_binary_frame(ticks: &[Tick]) -> Vec<u8> {
     let count = u16::try_from(ticks.len()).unwrap_or(u16::MAX);
     let mut frame = Vec::with_capacity(2 + ticks.len() * (2 + FULL_PACKET_LEN));
@@ -316,7 +316,9 @@ pub fn encode_binary_frame(ticks: &[Tick]) -> Vec<u8> {
 /// The 1-byte heartbeat frame.
 pub const HEARTBEAT_FRAME: [u8; 1] = [0];
 
-/// Encodes one packet. Missing optional fields are sent as zeros.
+/// Encodes one packet: LTP in LTP mode; otherwise the tradable layout (44 / 184 bytes) when
+/// `trade` is present and the index layout (28 / 32) when it is not. Missing optional fields are
+/// sent as zeros.
 pub fn encode_packet(tick: &Tick) -> Vec<u8> {
     let mut w = Vec::with_capacity(FULL_PACKET_LEN);
     let put_u32 = |w: &mut Vec<u8>, value: u32| w.extend_from_slice(&value.to_be_bytes());
@@ -327,7 +329,9 @@ pub fn encode_packet(tick: &Tick) -> Vec<u8> {
         return w;
     }
     let ohlc = tick.ohlc.unwrap_or_default();
-    if !tick.segment().is_tradable() {
+    // The layout follows the content, as the parser reads it: tradable when trade statistics
+    // are present, index otherwise (whatever the token's segment says).
+    if tick.trade.is_none() {
         for value in [
             ohlc.high,
             ohlc.low,

@@ -376,3 +376,16 @@ fn text_frames_are_order_error_or_message() {
     assert!(parse_text_frame(r#"{"type":"tick","data":1}"#).is_err());
     assert!(parse_text_frame("not json").is_err());
 }
+
+/// Found by fuzzing: a 44-byte packet on an index token is read as a tradable quote (the length
+/// decides, as in the official clients) and must be written back the same way.
+#[test]
+fn tradable_layout_on_an_index_token_round_trips() {
+    let mut packet = vec![0u8; QUOTE_PACKET_LEN];
+    packet[..4].copy_from_slice(&0xf900_0009u32.to_be_bytes());
+    packet[4..8].copy_from_slice(&4_539_717u32.to_be_bytes());
+    let tick = parse_packet(&packet).expect("a quote packet");
+    assert_eq!(tick.segment(), Segment::Indices);
+    assert!(tick.trade.is_some());
+    assert_eq!(encode_packet(&tick), packet);
+}
