@@ -54,8 +54,11 @@ pub enum TickerEvent {
     UnknownText(String),
     /// A binary frame that does not hold together; the connection stays usable.
     Malformed(FrameError),
-    /// The server closed the connection, or it broke.
-    Closed,
+    /// The server closed the connection (with its close code, if it sent a close frame), or the
+    /// connection broke (no code).
+    Closed {
+        code: Option<u16>,
+    },
 }
 
 /// An open ticker connection.
@@ -142,7 +145,10 @@ impl TickerConnection {
                     Err(_) => TickerEvent::UnknownText(text.to_string()),
                 },
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => TickerEvent::Closed,
+                Some(Ok(Message::Close(frame))) => TickerEvent::Closed {
+                    code: frame.map(|frame| u16::from(frame.code)),
+                },
+                Some(Err(_)) | None => TickerEvent::Closed { code: None },
             };
         }
     }

@@ -72,6 +72,8 @@ pub struct Faults {
     pub forbid_upgrades: bool,
     /// Ticker: hold every upgrade this many milliseconds before answering (handshake timeouts).
     pub slow_upgrade_ms: u64,
+    /// Ticker: send a WebSocket ping this often (0: never, as Kite, which sends none).
+    pub ping_interval_ms: u64,
 }
 
 /// A running simulator's state.
@@ -81,8 +83,19 @@ pub struct Simulator {
     signer: TokenSigner,
     state: Mutex<SimState>,
     open_connections: AtomicUsize,
-    /// Bumped to drop every open ticker connection at once.
-    drops: tokio::sync::watch::Sender<u64>,
+    /// Orders to every open ticker connection.
+    commands: tokio::sync::broadcast::Sender<TickerCommand>,
+}
+
+/// What the control API can tell every open ticker connection to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TickerCommand {
+    /// Drop the TCP connection without a close frame.
+    Drop,
+    /// Close cleanly with this close code (1000, 1001, …).
+    Close(u16),
+    /// Send this text frame (an order update, an error, a broker message).
+    Send(crate::kite::packet::TextFrame),
 }
 
 #[derive(Default)]
@@ -106,7 +119,7 @@ impl Simulator {
             signer,
             state: Mutex::new(SimState::default()),
             open_connections: AtomicUsize::new(0),
-            drops: tokio::sync::watch::Sender::new(0),
+            commands: tokio::sync::broadcast::Sender::new(16),
         })
     }
 
@@ -128,7 +141,13 @@ impl Simulator {
 
     /// Drops every open ticker connection abruptly, without a close frame.
     pub fn drop_connections(&self) {
-        self.drops.send_modify(|generation| *generation += 1);
+        self.command(TickerCommand::Drop);
+    }
+
+    /// Tells every open ticker connection to do `command`.
+    pub fn command(&self, command: TickerCommand) {
+        // No receiver means no open connection: nothing to do.
+        let _ = self.commands.send(command);
     }
 
     /// Ticker connections open now.

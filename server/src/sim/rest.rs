@@ -11,7 +11,8 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Faults, REST_REQUESTS_PER_SECOND, Simulator};
+use super::{Faults, REST_REQUESTS_PER_SECOND, Simulator, TickerCommand};
+use crate::kite::packet::TextFrame;
 use crate::kite::rest::{checksum, urlencoding};
 
 /// The simulator's router: Kite's REST and login routes, and `/_sim/*` to inject faults.
@@ -23,6 +24,8 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/_sim/faults", get(get_faults).post(set_faults))
         .route("/_sim/expire-tokens", post(expire_tokens))
         .route("/_sim/drop-connections", post(drop_connections))
+        .route("/_sim/close-connections", post(close_connections))
+        .route("/_sim/send", post(send_text_frame))
         .route("/", get(super::ticker::upgrade))
         .with_state(sim)
 }
@@ -303,6 +306,35 @@ async fn set_faults(State(sim): State<Arc<Simulator>>, Json(faults): Json<Faults
 
 async fn drop_connections(State(sim): State<Arc<Simulator>>) -> StatusCode {
     sim.drop_connections();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct CloseRequest {
+    #[serde(default = "normal_closure")]
+    code: u16,
+}
+
+fn normal_closure() -> u16 {
+    1000
+}
+
+/// `POST /_sim/close-connections` with `{"code":1001}`: a clean close with that code.
+async fn close_connections(
+    State(sim): State<Arc<Simulator>>,
+    Json(request): Json<CloseRequest>,
+) -> StatusCode {
+    sim.command(TickerCommand::Close(request.code));
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /_sim/send` with a ticker text frame (`{"type":"order","data":{…}}`, `error` or
+/// `message`): sent to every open ticker connection.
+async fn send_text_frame(
+    State(sim): State<Arc<Simulator>>,
+    Json(frame): Json<TextFrame>,
+) -> StatusCode {
+    sim.command(TickerCommand::Send(frame));
     StatusCode::NO_CONTENT
 }
 

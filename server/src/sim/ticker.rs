@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use marketwarden_core::Calendar;
 
-use super::Simulator;
+use super::{Simulator, TickerCommand};
 use crate::kite::packet::{
     ClientRequest, Depth, DepthEntry, HEARTBEAT_FRAME, Mode, Ohlc, OpenInterest, Segment,
     TextFrame, Tick, TradeStats, encode_binary_frame,
@@ -72,13 +72,27 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
         return;
     }
     let calendar = Calendar::builtin();
-    let mut drops = sim.drops.subscribe();
+    let mut commands = sim.commands.subscribe();
+    let mut last_ping = tokio::time::Instant::now();
     let mut instruments: HashMap<u32, Instrument> = HashMap::new();
     let mut interval = tokio::time::interval(sim.config.tick_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = drops.changed() => return, // abrupt: no close frame
+            command = commands.recv() => match command {
+                Ok(TickerCommand::Drop) => return, // abrupt: no close frame
+                Ok(TickerCommand::Close(code)) => {
+                    let frame = CloseFrame { code, reason: "closed by the simulator".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    return;
+                }
+                Ok(TickerCommand::Send(frame)) => {
+                    if send_text(&mut socket, frame).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {} // lagged or closed: nothing to replay
+            },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     if let Some(error) = apply_request(&mut instruments, text.as_str())
@@ -99,6 +113,13 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
                 let faults = sim.faults();
                 if faults.stall {
                     continue; // silent: socket open, nothing sent
+                }
+                let ping_every = std::time::Duration::from_millis(faults.ping_interval_ms);
+                if faults.ping_interval_ms > 0 && last_ping.elapsed() >= ping_every {
+                    last_ping = tokio::time::Instant::now();
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        return;
+                    }
                 }
                 let now = sim.clock.now();
                 let trading = calendar.session_at(now).phase.is_trading_hours();

@@ -50,9 +50,21 @@ async fn wait_for<T>(
         if let Some(value) = found(&event) {
             return value;
         }
-        assert_ne!(event, TickerEvent::Closed, "closed while waiting");
+        // Reached only when `found` did not want this event.
+        assert!(
+            !matches!(event, TickerEvent::Closed { .. }),
+            "closed while waiting: {event:?}"
+        );
     }
     panic!("not seen in {EVENTS_TO_WAIT} events");
+}
+
+/// The close code of a `Closed` event (`Some(None)` when the connection just broke).
+fn closed_code(event: &TickerEvent) -> Option<Option<u16>> {
+    match event {
+        TickerEvent::Closed { code } => Some(*code),
+        _ => None,
+    }
 }
 
 fn tick_of(event: &TickerEvent, token: u32) -> Option<Tick> {
@@ -243,14 +255,15 @@ async fn dropped_connections_close_and_a_fourth_connection_is_refused() {
             "Maximum connections limit exceeded".into()
         ))
     );
-    assert_eq!(fourth.next_event().await, TickerEvent::Closed);
+    assert!(matches!(
+        fourth.next_event().await,
+        TickerEvent::Closed { .. }
+    ));
 
     sim.sim.drop_connections();
     for connection in &mut connections {
-        wait_for(connection, |event| {
-            (event == &TickerEvent::Closed).then_some(())
-        })
-        .await;
+        let code = wait_for(connection, closed_code).await;
+        assert_eq!(code, None, "dropped without a close frame");
     }
 }
 
@@ -273,4 +286,45 @@ async fn slow_upgrade_fault_holds_the_handshake() {
     );
     sim.sim.set_faults(Faults::default());
     open(&sim, &token).await.close().await;
+}
+
+#[tokio::test]
+async fn text_frames_clean_closes_and_server_pings_reach_the_client() {
+    let sim = fast_sim(live()).await;
+    let token = access_token(&sim.base).await;
+    sim.sim.set_faults(Faults {
+        ping_interval_ms: 20,
+        ..Faults::default()
+    });
+    let mut connection = open(&sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
+        .await
+        .unwrap();
+    // Pings are answered by the client library and never surface as events.
+    wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+    let http = reqwest::Client::new();
+    let order =
+        serde_json::json!({"type": "order", "data": {"order_id": "1", "status": "COMPLETE"}});
+    let sent = http
+        .post(format!("{}/_sim/send", sim.base))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 204);
+    let update = wait_for(&mut connection, |event| match event {
+        TickerEvent::Text(TextFrame::Order(data)) => Some(data.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(update["status"], "COMPLETE");
+    let closed = http
+        .post(format!("{}/_sim/close-connections", sim.base))
+        .json(&serde_json::json!({"code": 1001}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 204);
+    assert_eq!(wait_for(&mut connection, closed_code).await, Some(1001));
 }
