@@ -135,17 +135,16 @@ mod tests {
         path
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("marketwarden-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
+    /// A temporary folder, removed when the guard drops.
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::tempdir().expect("temp dir")
     }
 
     #[test]
     fn good_file_extends_the_coverage() {
-        let dir = temp_dir("good");
+        let dir = temp_dir();
         let path = write(
-            &dir,
+            dir.path(),
             "date,kind,hours,name\n2027-12-31,coverage-ends,,2027 list\n",
         );
         let current = CalendarStore::with_file(path).current();
@@ -159,9 +158,9 @@ mod tests {
 
     #[test]
     fn bad_file_keeps_the_last_good_calendar_and_reports_lines() {
-        let dir = temp_dir("bad");
+        let dir = temp_dir();
         let path = write(
-            &dir,
+            dir.path(),
             "date,kind,hours,name\n2027-12-31,coverage-ends,,2027 list\n",
         );
         let store = CalendarStore::with_file(path.clone());

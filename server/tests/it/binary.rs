@@ -101,7 +101,9 @@ fn serve_reports_its_address_and_stops_cleanly_on_sigterm() {
 }
 
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("marketwarden-bin-{}", std::process::id()));
+    // Inside target/, which cargo owns: nothing is left in the system's temp folder.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, text).expect("writable");

@@ -28,7 +28,8 @@ fn state_at(now: DateTime<Utc>) -> AppState {
 
 /// State at the end of the auction freeze, with a calendar file of `text` written to a temp dir.
 fn state_with_calendar_file(name: &str, text: &str) -> AppState {
-    let dir = std::env::temp_dir().join(format!("marketwarden-it-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
