@@ -83,7 +83,9 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
                 Ok(TickerCommand::Drop) => return, // abrupt: no close frame
                 Ok(TickerCommand::Close(code)) => {
                     let frame = CloseFrame { code, reason: "closed by the simulator".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+                        finish_closing_handshake(&mut socket).await;
+                    }
                     return;
                 }
                 Ok(TickerCommand::Send(frame)) => {
@@ -139,6 +141,22 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
             }
         }
     }
+}
+
+/// How long a clean close waits for the client's close frame.
+const CLOSING_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads until the client answers the close frame, so the TCP connection ends with FIN rather
+/// than a reset that could overtake the close frame.
+async fn finish_closing_handshake(socket: &mut WebSocket) {
+    let drain = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSING_HANDSHAKE_TIMEOUT, drain).await;
 }
 
 struct ConnectionGuard(Arc<Simulator>);
