@@ -40,6 +40,17 @@ async fn open(sim: &Sim, token: &Secret) -> TickerConnection {
         .expect("connected")
 }
 
+/// Logs in, opens a connection and subscribes to `instrument`.
+async fn logged_in_and_subscribed(sim: &Sim, instrument: u32) -> TickerConnection {
+    let token = access_token(&sim.base).await;
+    let mut connection = open(sim, &token).await;
+    connection
+        .send(&ClientRequest::Subscribe(vec![instrument]))
+        .await
+        .expect("subscribed");
+    connection
+}
+
 /// Reads events until `found` picks one, or fails after [`EVENTS_TO_WAIT`].
 async fn wait_for<T>(
     connection: &mut TickerConnection,
@@ -182,12 +193,7 @@ async fn subscribed_instruments_tick_in_their_modes_with_the_right_layouts() {
 async fn outside_trading_hours_only_heartbeats_arrive() {
     // Saturday 2026-11-28, noon IST.
     let sim = fast_sim(Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap()).await;
-    let token = access_token(&sim.base).await;
-    let mut connection = open(&sim, &token).await;
-    connection
-        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
-        .await
-        .unwrap();
+    let mut connection = logged_in_and_subscribed(&sim, RELIANCE).await;
     for _ in 0..5 {
         assert_eq!(connection.next_event().await, TickerEvent::Heartbeat);
     }
@@ -196,12 +202,7 @@ async fn outside_trading_hours_only_heartbeats_arrive() {
 #[tokio::test]
 async fn heartbeats_only_fault_keeps_the_socket_alive_without_data() {
     let sim = fast_sim(live()).await;
-    let token = access_token(&sim.base).await;
-    let mut connection = open(&sim, &token).await;
-    connection
-        .send(&ClientRequest::Subscribe(vec![RELIANCE]))
-        .await
-        .unwrap();
+    let mut connection = logged_in_and_subscribed(&sim, RELIANCE).await;
     wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
     sim.sim.set_faults(Faults {
         heartbeats_only: true,
