@@ -178,17 +178,21 @@ fn calendar_sessions_prints_csv_rows() {
     );
 }
 
+fn calendar_check(file: &std::path::Path) -> std::process::Output {
+    marketwarden()
+        .args(["calendar", "check"])
+        .arg(file)
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn calendar_check_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
     let good = temp_file(
         "good.csv",
         "date,kind,hours,name\n2027-12-31,coverage-ends,,2027\n",
     );
-    let output = marketwarden()
-        .args(["calendar", "check"])
-        .arg(&good)
-        .output()
-        .expect("runs");
+    let output = calendar_check(&good);
     assert!(output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stdout)
@@ -199,11 +203,7 @@ fn calendar_check_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
         "bad.csv",
         "date,kind,hours,name\n2027-01-26,clsoed,,Republic Day\n2027-13-01,closed,,Nope\n",
     );
-    let output = marketwarden()
-        .args(["calendar", "check"])
-        .arg(&bad)
-        .output()
-        .expect("runs");
+    let output = calendar_check(&bad);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();

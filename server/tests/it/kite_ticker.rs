@@ -113,24 +113,28 @@ async fn bad_or_expired_tokens_fail_the_handshake_with_403() {
 async fn refused_upgrades_are_not_auth_failures_unless_403() {
     let sim = fast_sim(live()).await;
     let token = access_token(&sim.base).await;
-    sim.sim.set_faults(Faults {
+    let refusal = |faults: Faults| {
+        let (sim, token) = (&sim, &token);
+        async move {
+            sim.sim.set_faults(faults);
+            connect(&ticker_url(sim), "marketwarden_sim", token)
+                .await
+                .err()
+                .expect("refused")
+        }
+    };
+    let error = refusal(Faults {
         refuse_connections: true,
         ..Faults::default()
-    });
-    let error = connect(&ticker_url(&sim), "marketwarden_sim", &token)
-        .await
-        .err()
-        .expect("refused");
+    })
+    .await;
     assert_eq!(error, TickerConnectError::Rejected { status: 503 });
     assert!(!error.is_auth_failure());
-    sim.sim.set_faults(Faults {
+    let error = refusal(Faults {
         forbid_upgrades: true,
         ..Faults::default()
-    });
-    let error = connect(&ticker_url(&sim), "marketwarden_sim", &token)
-        .await
-        .err()
-        .expect("refused");
+    })
+    .await;
     assert!(error.is_auth_failure());
     // Nothing listening: transport, not auth.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
