@@ -1,12 +1,14 @@
-//! The sticky status banner. This first version shows the market session; auth and feed states
-//! join it as their machines land.
+//! The sticky status banner: the market session, and a login button when the Kite token needs
+//! one. The feed's state joins it with the feed watchdog.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::server::SharedValue;
-use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
+use marketwarden_core::{
+    AuthState, BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock,
+};
 
 use crate::browser_clock::ServerClockAnchor;
 
@@ -46,6 +48,11 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     let calendar = Arc::new(snapshot.calendar());
     let simulated = snapshot.broker == BrokerKind::Simulated;
+    let login_needed = snapshot
+        .auth
+        .as_ref()
+        .filter(|auth| auth.requires_login)
+        .map(|auth| login_message(auth.state));
     let calendar_error = snapshot.market.calendar_error.clone();
     let market = Memo::new(move |_| MarketHealth {
         calendar_error: calendar_error.clone(),
@@ -60,7 +67,13 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
     let phase = move || market.with(|m| m.phase.as_str());
     view! {
         <header
-            class=move || format!("status-banner phase-{}", phase().to_ascii_lowercase())
+            class=move || {
+                format!(
+                    "status-banner phase-{}{}",
+                    phase().to_ascii_lowercase(),
+                    if login_needed.is_some() { " auth-required" } else { "" },
+                )
+            }
             role="status"
             data-testid="status-banner"
             data-phase=phase
@@ -88,7 +101,25 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                             }
                         })
                 }}
+                {login_needed
+                    .map(|message| {
+                        view! {
+                            <span class="status-auth" role="alert" data-testid="auth-notice">
+                                <span aria-hidden="true">"🔒 "</span>
+                                {message}
+                            </span>
+                        }
+                    })}
             </div>
+            {login_needed
+                .is_some()
+                .then(|| {
+                    view! {
+                        <a class="login-button" href="/auth/login" data-testid="login-button">
+                            "Log in to Kite"
+                        </a>
+                    }
+                })}
             <div class="status-side">
                 {simulated
                     .then(|| {
@@ -134,6 +165,14 @@ fn calendar_notices(market: &MarketHealth) -> Option<String> {
     .filter_map(|notice| notice.as_deref())
     .collect();
     (!notices.is_empty()).then(|| notices.join(" · "))
+}
+
+/// What the banner says when the Kite token needs a login.
+fn login_message(state: AuthState) -> &'static str {
+    match state {
+        AuthState::Expired => "Kite session expired — log in to resume live data",
+        _ => "Kite login required — log in to start live data",
+    }
 }
 
 /// "14:03:21 IST": the exchange's wall clock.

@@ -74,6 +74,16 @@ pub struct AuthHealth {
     pub consecutive_failures: u32,
     /// When Kite last confirmed the token.
     pub last_verified_at: Option<DateTime<Utc>>,
+    /// When the token stops being trusted: the earlier of Kite's 06:00 IST cut-off and the 20 h
+    /// age rule, when the issue time is known.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The Kite user the token belongs to, once known.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Why the state is what it is, in words (never a secret).
+    #[serde(default)]
+    pub reason: String,
 }
 
 impl AuthHealth {
@@ -86,6 +96,9 @@ impl AuthHealth {
             token_age_hours: None,
             consecutive_failures: 0,
             last_verified_at: None,
+            expires_at: None,
+            user_id: None,
+            reason: String::new(),
         }
     }
 }

@@ -7,13 +7,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketwarden_core::BrokerKind;
 
+use crate::auth::envfile::EnvFile;
+use crate::kite::Secret;
 use crate::kite::rest::KiteEndpoints;
 
 const ENVIRONMENT_HELP: &str = "\
-Kite credentials (environment only, never flags):
-  ZERODHA_API_KEY      Kite Connect app key; with ZERODHA_API_SECRET it selects the real Kite broker
-  ZERODHA_API_SECRET   Kite Connect app secret; never logged or sent to the browser
-  Without both, marketwarden uses its embedded simulated broker.
+Kite credentials (the environment or the --env-file, never flags):
+  ZERODHA_API_KEY       Kite Connect app key; with ZERODHA_API_SECRET it selects the real Kite broker
+  ZERODHA_API_SECRET    Kite Connect app secret; never logged or sent to the browser
+  ZERODHA_USER_ID       optional: refuse logins by any other Kite user
+  ZERODHA_ACCESS_TOKEN  the day's access token; marketwarden writes it to the --env-file after a
+                        login, with ZERODHA_ACCESS_TOKEN_ISSUED_AT, and follows edits of that file
+  Without both key and secret, marketwarden uses its embedded simulated broker. The environment
+  wins over the file, except for the access token, which the file holds.
 
 Kite endpoints (default: Kite's own):
   KITE_API_ROOT        REST root, https://api.kite.trade
@@ -157,6 +163,17 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKETWARDEN_BROKER", value_enum, default_value_t = BrokerChoice::Auto)]
     pub broker: BrokerChoice,
 
+    /// The dotenv file that keeps the Kite access token: read at start (its ZERODHA_* values
+    /// count as if set in the environment), rewritten atomically after each login, and followed
+    /// while running, so an edit from outside takes effect without a restart.
+    #[arg(
+        long,
+        env = "MARKETWARDEN_ENV_FILE",
+        value_name = "FILE",
+        default_value = ".env"
+    )]
+    pub env_file: PathBuf,
+
     /// Log line format.
     #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -190,6 +207,11 @@ pub struct ServeSettings {
     pub calendar: Option<PathBuf>,
     pub log_format: LogFormat,
     pub broker: BrokerKind,
+    pub env_file: PathBuf,
+    /// The Kite app's key and secret; `None` with the simulated broker, which has its own.
+    pub kite_credentials: Option<(String, Secret)>,
+    /// `ZERODHA_USER_ID`: when set, logins by other users are refused.
+    pub expected_user_id: Option<String>,
     /// Where Kite is: the real endpoints unless KITE_API_ROOT, KITE_LOGIN_URL or KITE_TICKER_URL
     /// say otherwise. Unused with the simulator, which serves its own.
     pub kite_endpoints: KiteEndpoints,
@@ -266,6 +288,17 @@ impl ServeSettings {
             login_url: env("KITE_LOGIN_URL").unwrap_or(kite.login_url),
             ticker_url: env("KITE_TICKER_URL").unwrap_or(kite.ticker_url),
         };
+        let non_blank = |name: &str| {
+            env(name)
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty())
+        };
+        let kite_credentials = match broker {
+            BrokerKind::Kite => {
+                non_blank("ZERODHA_API_KEY").zip(non_blank("ZERODHA_API_SECRET").map(Secret::new))
+            }
+            BrokerKind::Simulated => None,
+        };
         Ok(Self {
             addr: args.addr,
             site_root: args.site_root,
@@ -273,8 +306,24 @@ impl ServeSettings {
             calendar: args.calendar,
             log_format: args.log_format,
             broker,
+            env_file: args.env_file,
+            kite_credentials,
+            expected_user_id: non_blank("ZERODHA_USER_ID"),
             kite_endpoints,
         })
+    }
+}
+
+/// Looks a name up in the process environment (`process`), then in the dotenv `file`: the
+/// lookup `ServeSettings::resolve` takes. Blank values count as unset.
+pub fn layered_env(
+    process: impl Fn(&str) -> Option<String>,
+    file: Option<EnvFile>,
+) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        process(name)
+            .filter(|value| !value.trim().is_empty())
+            .or_else(|| file.as_ref()?.get_non_blank(name).map(str::to_string))
     }
 }
 
@@ -384,6 +433,36 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_env_file_count_and_the_environment_wins() {
+        let file = EnvFile::parse(
+            "ZERODHA_API_KEY=file_key\nZERODHA_API_SECRET=file_secret\nZERODHA_USER_ID=AB1234\n",
+        );
+        let env = layered_env(
+            env_of(&[("ZERODHA_API_KEY", "env_key")]),
+            Some(file.clone()),
+        );
+        let settings = ServeSettings::resolve(serve_args(parse(&[]).unwrap()), env).unwrap();
+        assert_eq!(settings.broker, BrokerKind::Kite);
+        let (key, secret) = settings.kite_credentials.expect("credentials");
+        assert_eq!((key.as_str(), secret.expose()), ("env_key", "file_secret"));
+        assert_eq!(settings.expected_user_id.as_deref(), Some("AB1234"));
+        let args = serve_args(parse(&["--clock-start", "2026-11-30T09:00:00Z"]).unwrap());
+        let error = ServeSettings::resolve(args, layered_env(env_of(&[]), Some(file)));
+        assert_eq!(
+            error.unwrap_err(),
+            ConfigError::ClockStartNeedsSimulatedBroker
+        );
+    }
+
+    #[test]
+    fn the_env_file_defaults_to_dot_env_in_the_working_folder() {
+        let args = serve_args(parse(&[]).unwrap());
+        assert_eq!(args.env_file, PathBuf::from(".env"));
+        let args = serve_args(parse(&["--env-file", "/etc/marketwarden/kite.env"]).unwrap());
+        assert_eq!(args.env_file, PathBuf::from("/etc/marketwarden/kite.env"));
+    }
+
+    #[test]
     fn credentials_without_clock_start_select_kite() {
         let args = serve_args(parse(&[]).unwrap());
         let env = env_of(&[("ZERODHA_API_KEY", "key"), ("ZERODHA_API_SECRET", "secret")]);
@@ -435,6 +514,10 @@ mod tests {
             "kite-sim",
             "--calendar",
             "MARKETWARDEN_CALENDAR",
+            "--env-file",
+            "MARKETWARDEN_ENV_FILE",
+            "ZERODHA_USER_ID",
+            "ZERODHA_ACCESS_TOKEN",
             "serve",
             "phase",
             "calendar",

@@ -20,6 +20,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .route("/api/system/health/market", get(market_health))
+        .merge(crate::auth::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_snapshots.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -43,5 +44,6 @@ fn market_snapshot(state: &AppState) -> MarketSnapshot {
     snapshot.market.calendar_error = current.error;
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
     snapshot.broker = state.broker;
+    snapshot.auth = state.auth.as_ref().map(|auth| auth.health());
     snapshot
 }

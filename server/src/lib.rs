@@ -3,6 +3,7 @@
 //! `main` reads the configuration, builds an [`AppState`] and calls [`run`]; tests build the
 //! router with [`app`] and call it directly.
 
+pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
@@ -22,6 +23,7 @@ pub use http::app;
 
 use marketwarden_core::BrokerKind;
 
+use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub calendar: Arc<CalendarStore>,
     /// Kite or the simulator.
     pub broker: BrokerKind,
+    /// The auth machine; `None` in tests that only need the market.
+    pub auth: Option<Arc<AuthService>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -57,6 +61,7 @@ impl AppState {
             clock,
             calendar,
             broker: BrokerKind::Simulated,
+            auth: None,
         }
     }
 }

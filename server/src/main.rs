@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use marketwarden_core::BrokerKind;
+use marketwarden_server::auth::broker::KiteBroker;
+use marketwarden_server::auth::{self, AuthConfig, AuthService};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
 use marketwarden_server::config::{
-    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
+    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings, layered_env,
 };
 use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::KiteEndpoints;
+use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::sim::{self, SimConfig, Simulator};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
@@ -44,7 +46,15 @@ fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let settings = ServeSettings::resolve(args, |name| std::env::var(name).ok())?;
+    let env_file = match auth::envfile::read(&args.env_file) {
+        Ok(snapshot) => snapshot.map(|snapshot| snapshot.file),
+        Err(error) => {
+            eprintln!("warning: cannot read {}: {error}", args.env_file.display());
+            None
+        }
+    };
+    let settings =
+        ServeSettings::resolve(args, layered_env(|name| std::env::var(name).ok(), env_file))?;
     init_logging(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(serve(settings))?;
@@ -62,8 +72,18 @@ async fn start_embedded_simulator(
         .await
         .context("cannot start the embedded Kite simulator")?;
     let addr = listener.local_addr().context("simulator has no address")?;
+    // A browser cannot be sent to 0.0.0.0 or [::]: the loopback address reaches the server too.
+    let callback_addr = match server_addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            std::net::SocketAddr::from(([127, 0, 0, 1], server_addr.port()))
+        }
+        ip if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, server_addr.port()))
+        }
+        _ => server_addr,
+    };
     let config = SimConfig {
-        redirect_url: format!("http://{server_addr}/auth/callback"),
+        redirect_url: format!("http://{callback_addr}/auth/callback"),
         ..SimConfig::default()
     };
     let endpoints = KiteEndpoints {
@@ -162,13 +182,32 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     let local_addr = listener.local_addr().context("listener has no address")?;
     let shutdown = CancellationToken::new();
-    // The auth and feed machines will use these endpoints; today the simulator only runs.
-    let _kite_endpoints = match settings.broker {
+    let kite_endpoints = match settings.broker {
         BrokerKind::Kite => settings.kite_endpoints.clone(),
         BrokerKind::Simulated => {
             start_embedded_simulator(clock.clone(), local_addr, &shutdown).await?
         }
     };
+    let (api_key, api_secret) = settings.kite_credentials.clone().unwrap_or_else(|| {
+        let simulated = SimConfig::default();
+        (simulated.api_key, simulated.api_secret)
+    });
+    let rest = KiteRest::new(kite_endpoints, api_key.clone())
+        .context("cannot set up the Kite REST client")?;
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key,
+            env_file: settings.env_file.clone(),
+            expected_user_id: settings.expected_user_id.clone(),
+            environment_token: std::env::var("ZERODHA_ACCESS_TOKEN")
+                .ok()
+                .filter(|token| !token.trim().is_empty())
+                .map(|token| Secret::new(token.trim())),
+        },
+        Arc::new(KiteBroker::new(rest, api_secret)),
+        clock.clone(),
+    );
+    auth.start(shutdown.clone()).await;
     tracing::info!(
         broker = settings.broker.as_str(),
         clock_start = settings.clock_start.map(|start| start.to_rfc3339()),
@@ -181,6 +220,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     tokio::spawn(reload_calendar_on_sighup(hangups, calendar.clone()));
     let state = AppState {
         broker: settings.broker,
+        auth: Some(auth),
         ..AppState::new(&site_root, clock, calendar)
     };
     run(listener, state, shutdown)

@@ -11,7 +11,7 @@ use crate::calendar::{
     Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
 };
 use crate::display::{day_label, hh_mm};
-use crate::{BrokerKind, MarketPhase, format_countdown};
+use crate::{AuthHealth, BrokerKind, MarketPhase, format_countdown};
 
 /// The `market` object of the health API (`GET /api/system/health/market`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +147,7 @@ impl MarketHealth {
 /// What the page carries: the server's clock, the market at that instant, and the operator's
 /// calendar overrides. The browser continues the countdown from `server_time`, not from its own
 /// clock, with the same calendar as the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MarketSnapshot {
     /// The server's clock when the snapshot was taken.
     pub server_time: DateTime<Utc>,
@@ -157,6 +157,10 @@ pub struct MarketSnapshot {
     pub calendar_overrides: Option<String>,
     /// The broker the server talks to: the page says plainly when it is the simulator.
     pub broker: BrokerKind,
+    /// The Kite access token's state, when the server runs the auth machine: the banner offers
+    /// a login when it requires one.
+    #[serde(default)]
+    pub auth: Option<AuthHealth>,
 }
 
 impl MarketSnapshot {
@@ -167,6 +171,7 @@ impl MarketSnapshot {
             market: MarketHealth::at(calendar, now),
             calendar_overrides: None,
             broker: BrokerKind::Simulated,
+            auth: None,
         }
     }
 

@@ -5,6 +5,23 @@ pub mod packet;
 pub mod rest;
 pub mod ticker;
 
+use chrono::{DateTime, Days, NaiveTime, Utc};
+use marketwarden_core::{ist_to_utc, ist_wall_clock};
+
+/// Kite's documented cut-off: access tokens die at this IST time the day after login.
+pub const DAILY_FLUSH: NaiveTime = match NaiveTime::from_hms_opt(6, 0, 0) {
+    Some(time) => time,
+    None => panic!("valid time"),
+};
+
+/// 06:00 IST on the day after `issued_at`'s IST date: when Kite says a token issued then dies.
+pub fn next_flush_after(issued_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let date = ist_wall_clock(issued_at)
+        .date()
+        .checked_add_days(Days::new(1))?;
+    ist_to_utc(date, DAILY_FLUSH)
+}
+
 /// A secret string (API secret, access token): its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -3,19 +3,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Days, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
-use marketwarden_core::{ist_to_utc, ist_wall_clock};
 use sha2::Sha256;
+
+pub use crate::kite::next_flush_after;
 
 /// How long a request token may wait to be exchanged.
 pub const REQUEST_TOKEN_TTL: TimeDelta = TimeDelta::minutes(5);
-
-/// Kite flushes access tokens at this IST time the day after login.
-pub const DAILY_FLUSH: NaiveTime = match NaiveTime::from_hms_opt(6, 0, 0) {
-    Some(time) => time,
-    None => panic!("valid time"),
-};
 
 /// Signs and checks access tokens with a key derived from the app's secret.
 #[derive(Clone)]
@@ -83,14 +78,6 @@ fn bool_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 06:00 IST on the day after `issued_at`'s IST date.
-pub fn next_flush_after(issued_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let date = ist_wall_clock(issued_at)
-        .date()
-        .checked_add_days(Days::new(1))?;
-    ist_to_utc(date, DAILY_FLUSH)
-}
-
 /// Request tokens waiting to be exchanged.
 #[derive(Default)]
 pub struct RequestTokens {
@@ -117,7 +104,8 @@ impl RequestTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{NaiveTime, TimeZone};
+    use marketwarden_core::ist_to_utc;
 
     fn ist(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         let date = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();

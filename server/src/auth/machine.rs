@@ -1,0 +1,420 @@
+//! The auth state machine, without I/O: [`AuthMachine::handle`] takes an event and the current
+//! instant, changes the state and returns what the shell must do next.
+//!
+//! States: REQUIRED (no token), REFRESHING (a token Kite has not confirmed yet, or a login being
+//! exchanged), VALID (Kite accepted the token and it is within its expiry rules), EXPIRED (Kite
+//! refused the token, or it passed its expiry). Network trouble, 5xx and 429 never change a
+//! state towards a login: they are counted and retried.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use marketwarden_core::{AuthHealth, AuthState, ist_wall_clock};
+
+use crate::kite::next_flush_after;
+
+/// The conservative age rule: a token older than this is treated as expired, whatever Kite says.
+pub const MAX_TOKEN_AGE: TimeDelta = TimeDelta::hours(20);
+
+/// First wait before verifying an unconfirmed token again after a network failure.
+pub const VERIFY_RETRY_FIRST_DELAY: Duration = Duration::from_secs(5);
+
+/// Longest wait between verifications of an unconfirmed token.
+pub const VERIFY_RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// Where a token's issue time comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueTime {
+    /// Recorded when the token was issued (login time, or `ZERODHA_ACCESS_TOKEN_ISSUED_AT`).
+    Recorded(DateTime<Utc>),
+    /// Unknown: the `.env` file's modification time stands in for it.
+    FileModified(DateTime<Utc>),
+    /// Unknown, and no file time either (a token from the process environment).
+    Unknown,
+}
+
+impl IssueTime {
+    /// The instant the expiry rules count from.
+    pub fn instant(self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Recorded(at) | Self::FileModified(at) => Some(at),
+            Self::Unknown => None,
+        }
+    }
+}
+
+/// What the machine knows about a token (never the token itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// Changes with every new token, so that late answers about an old token are ignored.
+    pub generation: u64,
+    pub issued: IssueTime,
+}
+
+/// Which expiry rule ends a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryRule {
+    /// Kite's documented cut-off: 06:00 IST the day after login.
+    DailyCutoff,
+    /// Older than [`MAX_TOKEN_AGE`].
+    MaxAge,
+}
+
+impl TokenFacts {
+    /// When the token stops being trusted, and by which rule: the earlier of the two.
+    pub fn expiry(&self) -> Option<(DateTime<Utc>, ExpiryRule)> {
+        let issued = self.issued.instant()?;
+        let by_age = issued.checked_add_signed(MAX_TOKEN_AGE)?;
+        match next_flush_after(issued) {
+            Some(cutoff) if cutoff <= by_age => Some((cutoff, ExpiryRule::DailyCutoff)),
+            _ => Some((by_age, ExpiryRule::MaxAge)),
+        }
+    }
+
+    fn expiry_reason(&self, rule: ExpiryRule) -> String {
+        let source = match self.issued {
+            IssueTime::FileModified(_) => {
+                " (issue time taken from the .env file's modification time)"
+            }
+            _ => "",
+        };
+        let issued = self
+            .issued
+            .instant()
+            .map(|at| ist_wall_clock(at).format("%Y-%m-%d %H:%M IST").to_string())
+            .unwrap_or_default();
+        match rule {
+            ExpiryRule::DailyCutoff => {
+                format!("the token issued {issued} passed Kite's 06:00 IST cut-off{source}")
+            }
+            ExpiryRule::MaxAge => format!(
+                "the token issued {issued} is older than {} h{source}",
+                MAX_TOKEN_AGE.num_hours()
+            ),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// A token was found (at start, or in an edited `.env`); `user_id` is unknown until verified.
+    TokenLoaded(TokenFacts),
+    /// There is no token (none saved, or it was removed from `.env`).
+    TokenMissing,
+    /// Someone wants the token checked with Kite.
+    VerifyRequested,
+    /// Kite accepted the token of `generation`.
+    Verified { generation: u64, user_id: String },
+    /// Kite refused the token of `generation` (403 / TokenException, over REST or at the ticker
+    /// handshake).
+    Rejected { generation: u64, reason: String },
+    /// Kite could not be asked about the token of `generation` (network, timeout, 5xx, 429).
+    Unreachable { generation: u64, reason: String },
+    /// A login's request token is being exchanged.
+    ExchangeStarted,
+    /// The exchange failed; nothing changes but the count of failures.
+    ExchangeFailed { reason: String },
+    /// A login succeeded with a new token.
+    LoggedIn { token: TokenFacts, user_id: String },
+    /// The trader logged out.
+    LoggedOut,
+    /// Time passed: apply the expiry rules.
+    ClockTick,
+}
+
+/// What the shell must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthAction {
+    /// Ask Kite about the token of `generation` now.
+    Verify { generation: u64 },
+    /// Ask again after `after` (an unconfirmed token met a network failure).
+    RetryVerify { generation: u64, after: Duration },
+}
+
+/// A change of state, for the log line `AUTH STATE: <STATE> (<reason>)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: AuthState,
+    pub to: AuthState,
+    pub reason: String,
+}
+
+/// The machine's result for one event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    pub actions: Vec<AuthAction>,
+    pub transition: Option<Transition>,
+}
+
+/// The auth machine's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthMachine {
+    state: AuthState,
+    token: Option<TokenFacts>,
+    /// Kite accepted the current token at least once.
+    confirmed: bool,
+    verify_in_flight: bool,
+    /// The state to return to when an exchange fails.
+    before_exchange: Option<AuthState>,
+    consecutive_failures: u32,
+    last_verified_at: Option<DateTime<Utc>>,
+    user_id: Option<String>,
+    reason: String,
+}
+
+impl Default for AuthMachine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuthMachine {
+    /// A machine with no token: REQUIRED.
+    pub fn new() -> Self {
+        Self {
+            state: AuthState::Required,
+            token: None,
+            confirmed: false,
+            verify_in_flight: false,
+            before_exchange: None,
+            consecutive_failures: 0,
+            last_verified_at: None,
+            user_id: None,
+            reason: "no access token yet: log in to Kite".into(),
+        }
+    }
+
+    pub fn state(&self) -> AuthState {
+        self.state
+    }
+
+    /// The current token's facts, if there is a token.
+    pub fn token(&self) -> Option<TokenFacts> {
+        self.token
+    }
+
+    /// True when the current token may be used (for the ticker): present and not refused or
+    /// expired.
+    pub fn token_is_usable(&self) -> bool {
+        self.token.is_some() && matches!(self.state, AuthState::Valid | AuthState::Refreshing)
+    }
+
+    /// When the expiry rules next need checking.
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        if !self.token_is_usable() {
+            return None;
+        }
+        self.token?.expiry().map(|(at, _)| at)
+    }
+
+    /// Applies `event` at `now`.
+    pub fn handle(&mut self, event: AuthEvent, now: DateTime<Utc>) -> Step {
+        let from = self.state;
+        let actions = self.apply(event, now);
+        let transition = (self.state != from).then(|| Transition {
+            from,
+            to: self.state,
+            reason: self.reason.clone(),
+        });
+        Step {
+            actions,
+            transition,
+        }
+    }
+
+    fn apply(&mut self, event: AuthEvent, now: DateTime<Utc>) -> Vec<AuthAction> {
+        // The expiry rules come first: no event brings back a token past its expiry.
+        if let AuthEvent::TokenLoaded(token) = &event {
+            *self = Self {
+                token: Some(*token),
+                consecutive_failures: self.consecutive_failures,
+                last_verified_at: self.last_verified_at,
+                ..Self::new()
+            };
+            if self.expire_if_due(now) {
+                return Vec::new();
+            }
+            self.state = AuthState::Refreshing;
+            self.verify_in_flight = true;
+            self.reason = "a new token was found: checking it with Kite".into();
+            return vec![AuthAction::Verify {
+                generation: token.generation,
+            }];
+        }
+        if let AuthEvent::LoggedIn { token, user_id } = event {
+            *self = Self {
+                state: AuthState::Valid,
+                token: Some(token),
+                confirmed: true,
+                last_verified_at: Some(now),
+                reason: format!("logged in to Kite as {user_id}"),
+                user_id: Some(user_id),
+                ..Self::new()
+            };
+            self.expire_if_due(now);
+            return Vec::new();
+        }
+        if self.expire_if_due(now) {
+            return Vec::new();
+        }
+        match event {
+            AuthEvent::TokenLoaded(_) | AuthEvent::LoggedIn { .. } | AuthEvent::ClockTick => {
+                Vec::new()
+            }
+            AuthEvent::TokenMissing => {
+                *self = Self {
+                    consecutive_failures: self.consecutive_failures,
+                    last_verified_at: self.last_verified_at,
+                    reason: "no access token in the .env file: log in to Kite".into(),
+                    ..Self::new()
+                };
+                Vec::new()
+            }
+            AuthEvent::LoggedOut => {
+                *self = Self {
+                    reason: "logged out".into(),
+                    ..Self::new()
+                };
+                Vec::new()
+            }
+            AuthEvent::VerifyRequested => self.request_verify(),
+            AuthEvent::Verified {
+                generation,
+                user_id,
+            } => {
+                if !self.is_current(generation) {
+                    return Vec::new();
+                }
+                self.verify_in_flight = false;
+                self.confirmed = true;
+                self.consecutive_failures = 0;
+                self.last_verified_at = Some(now);
+                self.state = AuthState::Valid;
+                self.reason = format!("Kite accepted the token of {user_id}");
+                self.user_id = Some(user_id);
+                Vec::new()
+            }
+            AuthEvent::Rejected { generation, reason } => {
+                if !self.is_current(generation) {
+                    return Vec::new();
+                }
+                self.verify_in_flight = false;
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.state = AuthState::Expired;
+                self.reason = format!("Kite refused the token: {reason}");
+                Vec::new()
+            }
+            AuthEvent::Unreachable { generation, reason } => {
+                if !self.is_current(generation) {
+                    return Vec::new();
+                }
+                self.verify_in_flight = false;
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                if self.confirmed {
+                    // Kite accepted this token before; a network failure says nothing new.
+                    return Vec::new();
+                }
+                self.reason = format!(
+                    "cannot check the token with Kite ({reason}): retrying, the token is kept"
+                );
+                vec![AuthAction::RetryVerify {
+                    generation,
+                    after: retry_delay(self.consecutive_failures),
+                }]
+            }
+            AuthEvent::ExchangeStarted => {
+                if self.before_exchange.is_none() {
+                    self.before_exchange = Some(self.state);
+                }
+                self.state = AuthState::Refreshing;
+                self.reason = "exchanging a login with Kite".into();
+                Vec::new()
+            }
+            AuthEvent::ExchangeFailed { reason } => {
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                if let Some(before) = self.before_exchange.take() {
+                    self.state = before;
+                    self.reason = format!("the login failed: {reason}");
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn request_verify(&mut self) -> Vec<AuthAction> {
+        let Some(token) = self.token else {
+            return Vec::new();
+        };
+        if self.verify_in_flight || self.before_exchange.is_some() {
+            return Vec::new();
+        }
+        self.verify_in_flight = true;
+        if self.state != AuthState::Valid {
+            // A VALID token stays VALID while it is re-checked; anything else is being refreshed.
+            self.state = AuthState::Refreshing;
+            self.reason = "checking the token with Kite".into();
+        }
+        vec![AuthAction::Verify {
+            generation: token.generation,
+        }]
+    }
+
+    fn is_current(&self, generation: u64) -> bool {
+        self.token
+            .is_some_and(|token| token.generation == generation)
+    }
+
+    /// Moves to EXPIRED when the token passed an expiry rule; true when it did so now or before.
+    fn expire_if_due(&mut self, now: DateTime<Utc>) -> bool {
+        let Some(token) = self.token else {
+            return false;
+        };
+        let Some((at, rule)) = token.expiry() else {
+            return false;
+        };
+        if now < at {
+            return false;
+        }
+        if self.state != AuthState::Expired {
+            self.state = AuthState::Expired;
+            self.verify_in_flight = false;
+            self.before_exchange = None;
+            self.reason = token.expiry_reason(rule);
+        }
+        true
+    }
+
+    /// The `auth` object of the health API at `now`.
+    pub fn health(&self, now: DateTime<Utc>) -> AuthHealth {
+        let issued = self.token.and_then(|token| token.issued.instant());
+        let age_hours = issued.map(|issued| {
+            let seconds = (now - issued).num_milliseconds() as f64 / 1000.0;
+            (seconds / 36.0).round() / 100.0
+        });
+        AuthHealth {
+            token_age_hours: age_hours,
+            consecutive_failures: self.consecutive_failures,
+            last_verified_at: self.last_verified_at,
+            expires_at: self
+                .token
+                .and_then(|token| token.expiry())
+                .map(|(at, _)| at),
+            user_id: self.user_id.clone(),
+            reason: self.reason.clone(),
+            ..AuthHealth::in_state(self.state)
+        }
+    }
+}
+
+/// The wait before the `failures`-th retry of an unconfirmed token: 5 s, 10 s, 20 s… up to 60 s.
+pub fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    VERIFY_RETRY_FIRST_DELAY
+        .saturating_mul(1 << doublings)
+        .min(VERIFY_RETRY_MAX_DELAY)
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

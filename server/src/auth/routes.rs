@@ -1,0 +1,187 @@
+//! The auth endpoints: the login flow (`/auth/login`, `/auth/callback`, `/auth/logout`) and the
+//! auth part of the health API.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use marketwarden_core::AuthHealth;
+use serde::Serialize;
+
+use super::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
+use crate::AppState;
+
+/// The routes, for the app's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", get(login))
+        .route("/auth/callback", get(callback))
+        .route("/auth/logout", post(logout))
+        .route("/api/system/health/auth", get(auth_health))
+        .route("/api/system/health/auth/verify", post(verify))
+}
+
+/// The answer of `POST /auth/logout`.
+#[derive(Debug, Serialize)]
+struct LogoutAnswer {
+    auth: AuthHealth,
+    /// False when Kite could not be reached: the token is forgotten here but may live on at
+    /// Kite until its expiry.
+    invalidated_at_kite: bool,
+}
+
+/// The answer when the server runs without the auth machine (some tests).
+struct NoAuthMachine;
+
+impl IntoResponse for NoAuthMachine {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the auth machine is not running" })),
+        )
+            .into_response()
+    }
+}
+
+fn service(state: &AppState) -> Result<Arc<AuthService>, NoAuthMachine> {
+    state.auth.clone().ok_or(NoAuthMachine)
+}
+
+/// `GET /api/system/health/auth`.
+async fn auth_health(State(state): State<AppState>) -> Result<Json<AuthHealth>, NoAuthMachine> {
+    Ok(Json(service(&state)?.health()))
+}
+
+/// `POST /api/system/health/auth/verify`.
+async fn verify(State(state): State<AppState>) -> Result<Json<AuthHealth>, NoAuthMachine> {
+    Ok(Json(service(&state)?.verify().await))
+}
+
+/// `GET /auth/login`: to Kite's login page, with a one-time state in `redirect_params` and the
+/// same state in a cookie of this browser.
+async fn login(State(state): State<AppState>) -> Result<Response, NoAuthMachine> {
+    let start = service(&state)?.begin_login();
+    let cookie = format!(
+        "{LOGIN_STATE_COOKIE}={}; Path=/auth; Max-Age={}; HttpOnly; SameSite=Lax",
+        start.state,
+        LOGIN_STATE_TTL.num_seconds()
+    );
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&start.url) {
+        headers.insert(header::LOCATION, location);
+    }
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /auth/callback`: Kite's redirect after a login.
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, NoAuthMachine> {
+    let auth = service(&state)?;
+    let browser_state = cookie(&headers, LOGIN_STATE_COOKIE);
+    let outcome = auth.complete_login(&query, browser_state.as_deref()).await;
+    let mut response = match outcome {
+        Ok(_) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
+            response
+        }
+        Err(error) => {
+            tracing::warn!(%error, "a Kite login was refused");
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, Html(login_failed_page(&error.to_string()))).into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "marketwarden_login_state=; Path=/auth; Max-Age=0; HttpOnly; SameSite=Lax",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `POST /auth/logout`.
+async fn logout(State(state): State<AppState>) -> Result<Json<LogoutAnswer>, NoAuthMachine> {
+    let (auth, invalidated_at_kite) = service(&state)?.logout().await;
+    Ok(Json(LogoutAnswer {
+        auth,
+        invalidated_at_kite,
+    }))
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+fn login_failed_page(message: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kite login failed · marketwarden</title></head>
+<body>
+<main role="alert" data-testid="login-failed">
+<h1>Kite login failed</h1>
+<p>{}</p>
+<p>Nothing was changed. <a href="/auth/login">Try again</a> · <a href="/">Back to the dashboard</a></p>
+</main>
+</body>
+</html>
+"#,
+        escape_html(message)
+    )
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others_and_in_any_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; marketwarden_login_state=abc"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&headers, LOGIN_STATE_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn the_failure_page_escapes_what_kite_sent() {
+        let page = login_failed_page("user <script>alert(1)</script>");
+        assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
+    }
+}
