@@ -137,6 +137,14 @@ impl AuthService {
     pub async fn start(self: &Arc<Self>, shutdown: CancellationToken) {
         envfile::remove_stale_temporaries(&self.config.env_file);
         self.reload_env_file(ReloadCause::Start).await;
+        {
+            let inner = self.lock();
+            if inner.machine.token().is_none() {
+                // No transition happened: say where the machine starts.
+                let reason = inner.machine.health(self.clock.now()).reason;
+                tracing::warn!(%reason, "AUTH STATE: REQUIRED");
+            }
+        }
         tokio::spawn(self.clone().keep_time(shutdown.clone()));
         match watcher::watch_file(&self.config.env_file) {
             Ok(changes) => {

@@ -107,6 +107,10 @@ struct SimState {
     nonce: u32,
     rate_window: (i64, u32),
     faults: Faults,
+    /// Every access token issued, so tests can look for them where they must not be.
+    issued: Vec<String>,
+    /// `GET /user/profile` calls answered.
+    profile_calls: u64,
 }
 
 impl Simulator {
@@ -154,6 +158,16 @@ impl Simulator {
     pub fn open_connections(&self) -> usize {
         self.open_connections
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Every access token this simulator issued, oldest first.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state().issued.clone()
+    }
+
+    /// How many `GET /user/profile` calls reached the simulator.
+    pub fn profile_calls(&self) -> u64 {
+        self.state().profile_calls
     }
 
     /// Expires every access token issued so far, as Kite's daily flush does.

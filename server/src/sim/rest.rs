@@ -234,7 +234,9 @@ async fn session_token(
             );
         }
         state.nonce = state.nonce.wrapping_add(1);
-        sim.signer.issue(now, state.nonce)
+        let token = sim.signer.issue(now, state.nonce);
+        state.issued.push(token.clone());
+        token
     };
     let login_time = marketwarden_core::ist_wall_clock(now)
         .format("%Y-%m-%d %H:%M:%S")
@@ -261,6 +263,7 @@ async fn session_token(
 
 /// `GET /user/profile`.
 async fn profile(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
+    sim.state().profile_calls += 1;
     if let Err(refusal) = rest_gate(&sim, &headers).await {
         return refusal;
     }

@@ -10,6 +10,13 @@ fn marketwarden() -> Command {
         .env_remove("ZERODHA_API_SECRET")
         .env_remove("MARKETWARDEN_ADDR")
         .env_remove("MARKETWARDEN_CLOCK_START")
+        .env_remove("ZERODHA_ACCESS_TOKEN")
+        .env_remove("ZERODHA_USER_ID")
+        // Never a developer's own .env.
+        .env(
+            "MARKETWARDEN_ENV_FILE",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such.env"),
+        )
         .env("RUST_LOG", "info");
     command
 }
@@ -339,4 +346,213 @@ fn kite_sim_prints_its_three_urls() {
         format!("login: http://127.0.0.1:{port}/connect/login")
     );
     assert_eq!(lines[2], format!("ticker: ws://127.0.0.1:{port}"));
+}
+
+/// A running `marketwarden serve` whose stdout and stderr lines are collected.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    logs: Vec<String>,
+}
+
+impl Served {
+    fn start(env_file: &std::path::Path) -> Self {
+        let mut child = marketwarden()
+            .args(["serve", "--addr", "127.0.0.1:0", "--env-file"])
+            .arg(env_file)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        let mut served = Self {
+            child,
+            base: String::new(),
+            lines,
+            logs: Vec::new(),
+        };
+        let listening = served.wait_for_log("listening on http://");
+        let addr = listening
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an address");
+        served.base = format!("http://{addr}");
+        served
+    }
+
+    /// Waits (at most 30 s) for a log line containing `needle`, and returns it.
+    fn wait_for_log(&mut self, needle: &str) -> String {
+        if let Some(line) = self.logs.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            self.logs.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Stops the server with SIGTERM and returns every line it printed.
+    fn stop(mut self) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("reaped");
+        // The reader threads end, and drop their senders, when the pipes close.
+        self.logs.extend(self.lines.iter());
+        self.logs
+    }
+}
+
+/// Logs in through the embedded simulator as a browser would; returns every body read.
+async fn browser_login(base: &str) -> Vec<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut bodies = Vec::new();
+    let start = http.get(format!("{base}/auth/login")).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let cookie = start.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let login_url = start.headers()["location"].to_str().unwrap().to_string();
+    let page = http
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hidden = page
+        .split(r#"name="redirect_params" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    bodies.push(page);
+    let sim_root = login_url.split("/connect/login").next().unwrap();
+    let form = [
+        ("api_key", "marketwarden_sim"),
+        ("redirect_params", hidden.as_str()),
+        ("user_id", "MW0001"),
+        ("password", "demo"),
+    ];
+    let submitted = http
+        .post(format!("{sim_root}/connect/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = submitted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        callback.starts_with(&format!("{base}/auth/callback?")),
+        "{callback}"
+    );
+    let done = http
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    bodies.push(done.text().await.unwrap());
+    for path in ["/", "/api/system/health/auth", "/api/system/health/market"] {
+        bodies.push(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let verified = http
+        .post(format!("{base}/api/system/health/auth/verify"))
+        .send()
+        .await
+        .unwrap();
+    bodies.push(verified.text().await.unwrap());
+    bodies
+}
+
+/// The binary end to end: a login through the embedded simulator saves the token (mode 0600);
+/// a restart picks it up and Kite accepts it; no log line (at debug level) and no body ever
+/// holds the token or the API secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_survives_a_restart_and_no_secret_is_ever_printed() {
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(&env_file, "# operator's file\nKEEP=me\n").unwrap();
+    let mut first = Served::start(&env_file);
+    first.wait_for_log("AUTH STATE: REQUIRED");
+    let mut bodies = browser_login(&first.base).await;
+    first.wait_for_log("access token saved");
+    let mut logs = first.stop();
+    let saved = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        saved.starts_with("# operator's file\nKEEP=me\nZERODHA_ACCESS_TOKEN="),
+        "{saved}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let token = saved
+        .lines()
+        .find_map(|line| line.strip_prefix("ZERODHA_ACCESS_TOKEN="))
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 32);
+
+    let mut second = Served::start(&env_file);
+    second.wait_for_log("AUTH STATE: VALID");
+    let http = reqwest::Client::new();
+    let auth = http
+        .get(format!("{}/api/system/health/auth", second.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&auth).unwrap();
+    assert_eq!(json["state"], "valid", "{auth}");
+    bodies.push(auth);
+    logs.extend(second.stop());
+
+    assert!(logs.iter().any(|line| line.contains("AUTH STATE: VALID")));
+    for secret in [token.as_str(), "marketwarden_sim_secret"] {
+        for line in &logs {
+            assert!(!line.contains(secret), "a secret in a log line: {line}");
+        }
+        for body in &bodies {
+            assert!(!body.contains(secret), "a secret in a body: {body}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Integration tests of the server: the router in-process, and the binary as an operator runs it.
 
+mod auth;
 mod binary;
+mod crash;
 mod http;
 mod kite_rest;
 mod kite_ticker;

@@ -105,10 +105,7 @@ pub async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String
         .unwrap();
     assert_eq!(answer.status(), 302, "a redirect back to the app");
     let location = answer.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        location.starts_with("http://127.0.0.1:3000/auth/callback?"),
-        "{location}"
-    );
+    assert!(location.contains("/auth/callback?"), "{location}");
     serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap()
 }
 
@@ -130,4 +127,49 @@ pub async fn access_token(base: &str) -> Secret {
         .await
         .expect("exchanged")
         .access_token
+}
+
+/// Every log line of this test binary from the first `capture_logs` on, at debug level, so
+/// tests can look for secrets in them.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of this process (debug level and up) to [`captured_logs`].
+pub fn capture_logs() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// The log lines captured so far.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// Waits (at most 5 s) until a captured log line contains `needle`.
+pub async fn log_line_containing(needle: &str) {
+    let found = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !captured_logs().contains(needle) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no log line with {needle:?}");
 }
