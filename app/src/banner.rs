@@ -115,7 +115,12 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                 .is_some()
                 .then(|| {
                     view! {
-                        <a class="login-button" href="/auth/login" data-testid="login-button">
+                        <a
+                            class="login-button"
+                            href="/auth/login"
+                            rel="external"
+                            data-testid="login-button"
+                        >
                             "Log in to Kite"
                         </a>
                     }

@@ -2,6 +2,8 @@
 // set to the instant the test needs (`--clock-start`).
 import { test as base, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
@@ -10,15 +12,34 @@ const binary = process.env.MARKETWARDEN_BIN ?? path.join(root, 'target', 'releas
 const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target', 'site');
 const START_TIMEOUT_MS = 20_000;
 
-export type Server = { url: string; process: ChildProcess };
+/** A running server; `envFile` is its own token file, in a fresh temporary folder. */
+export type Server = { url: string; process: ChildProcess; envFile: string };
 
 export async function startServer(clockStart: string): Promise<Server> {
+  const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-e2e-')), '.env');
   const child = spawn(
     binary,
-    ['serve', '--addr', '127.0.0.1:0', '--site-root', siteRoot, '--clock-start', clockStart],
+    [
+      'serve',
+      '--addr',
+      '127.0.0.1:0',
+      '--site-root',
+      siteRoot,
+      '--clock-start',
+      clockStart,
+      '--env-file',
+      envFile,
+    ],
     {
       // No Kite credentials: the simulated broker, the only one that accepts --clock-start.
-      env: { ...process.env, ZERODHA_API_KEY: '', ZERODHA_API_SECRET: '', RUST_LOG: 'info' },
+      env: {
+        ...process.env,
+        ZERODHA_API_KEY: '',
+        ZERODHA_API_SECRET: '',
+        ZERODHA_ACCESS_TOKEN: '',
+        ZERODHA_USER_ID: '',
+        RUST_LOG: 'info',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
@@ -44,7 +65,7 @@ export async function startServer(clockStart: string): Promise<Server> {
       }
     });
   });
-  return { url, process: child };
+  return { url, process: child, envFile };
 }
 
 /** Waits until the app in `page` has hydrated: the banner sets a marker once it runs in WASM. */
@@ -58,6 +79,7 @@ export const test = base.extend<{ clockStart: string; server: Server }>({
     const server = await startServer(clockStart);
     await use(server);
     server.process.kill('SIGTERM');
+    fs.rmSync(path.dirname(server.envFile), { recursive: true, force: true });
   },
 });
 
