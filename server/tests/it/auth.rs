@@ -671,6 +671,17 @@ async fn logout_invalidates_the_token_at_kite_and_here() {
     let server = start_at(morning(), Some("A=1\n")).await;
     server.log_in().await;
     let token = server.saved_token().unwrap();
+    // Another site's page cannot log the trader out.
+    let forged = server
+        .send(
+            server
+                .http
+                .post(format!("{}/auth/logout", server.base))
+                .header("origin", "https://evil.example"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(state_of(&server.auth_json().await), "valid");
     let answer = server
         .send(server.http.post(format!("{}/auth/logout", server.base)))
         .await;
