@@ -41,11 +41,19 @@ struct Entry {
 }
 
 /// A parsed `.env` file. Lines that do not parse are kept as they are and reported.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvFile {
     text: String,
     entries: Vec<Entry>,
     problems: Vec<EnvProblem>,
+    /// False when the bytes were not UTF-8: the text is then lossy and must not be written back.
+    exact: bool,
+}
+
+impl Default for EnvFile {
+    fn default() -> Self {
+        Self::parse("")
+    }
 }
 
 impl EnvFile {
@@ -60,6 +68,7 @@ impl EnvFile {
                     line: 1,
                     message: "the file is not UTF-8 text",
                 }],
+                exact: false,
             },
         }
     }
@@ -87,6 +96,7 @@ impl EnvFile {
             text: text.to_string(),
             entries,
             problems,
+            exact: true,
         }
     }
 
@@ -112,6 +122,11 @@ impl EnvFile {
     /// The text as read.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// True when the file can be rewritten keeping every other byte: it was UTF-8 text.
+    pub fn can_rewrite(&self) -> bool {
+        self.exact
     }
 
     /// The recorded issue time of the token, if present and well-formed.

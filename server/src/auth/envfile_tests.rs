@@ -45,6 +45,11 @@ fn text_that_is_not_utf8_is_one_problem_and_no_values() {
     let file = EnvFile::parse_bytes(b"A=1\n\xff\xfe\n");
     assert_eq!(file.problems().len(), 1);
     assert_eq!(file.get("A"), None);
+    assert!(
+        !file.can_rewrite(),
+        "a lossy text must never be written back"
+    );
+    assert!(EnvFile::parse("A=1\n").can_rewrite());
 }
 
 #[test]

@@ -558,6 +558,7 @@ impl AuthService {
             let current = envfile::read(&path)?
                 .map(|snapshot| snapshot.file)
                 .unwrap_or_default();
+            refuse_lossy_rewrite(&current)?;
             let text = current.with_token(token.expose(), issued_at);
             envfile::write_atomically(&path, text.as_bytes())?;
             Ok(envfile::EnvFile::parse(&text)
@@ -592,6 +593,7 @@ impl AuthService {
             {
                 return Ok(());
             }
+            refuse_lossy_rewrite(&current.file)?;
             envfile::write_atomically(&path, current.file.without_token().as_bytes())
         })
         .await;
@@ -646,6 +648,18 @@ impl Inner {
         let generation = self.next_generation;
         self.next_generation += 1;
         generation
+    }
+}
+
+/// A file that is not UTF-8 cannot be rewritten byte for byte: leave it to the operator.
+fn refuse_lossy_rewrite(file: &envfile::EnvFile) -> std::io::Result<()> {
+    if file.can_rewrite() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is not UTF-8 text, so it is left as it is",
+        ))
     }
 }
 
