@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+mod html;
 mod http;
 pub mod kite;
 pub mod sim;

@@ -1,6 +1,7 @@
 //! The auth endpoints: the login flow (`/auth/login`, `/auth/callback`, `/auth/logout`) and the
 //! auth part of the health API.
 
+use crate::html::escape_html;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -192,14 +193,6 @@ fn login_failed_page(message: &str) -> String {
 "#,
         escape_html(message)
     )
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

@@ -166,6 +166,11 @@ async fn settle() {
     }
 }
 
+/// A started service with a saved token issued at `issued`, and a broker that accepts it.
+async fn start_with_saved(now: DateTime<Utc>, issued: &str) -> Harness {
+    start(now, Some(&saved(issued)), ScriptedBroker::default()).await
+}
+
 fn saved(issued: &str) -> String {
     format!("# mine\nZERODHA_ACCESS_TOKEN=abc123\nZERODHA_ACCESS_TOKEN_ISSUED_AT={issued}\n")
 }
@@ -183,12 +188,7 @@ async fn first_start_without_a_token_requires_a_login_and_asks_kite_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_saved_token_is_verified_at_start_and_given_to_the_ticker() {
-    let harness = start(
-        ist(9, 0),
-        Some(&saved("2026-11-30T08:50:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(9, 0), "2026-11-30T08:50:00+05:30").await;
     let mut credentials = harness.service.credentials();
     assert_eq!(
         harness.state(),
@@ -210,12 +210,7 @@ async fn a_saved_token_is_verified_at_start_and_given_to_the_ticker() {
 
 #[tokio::test(start_paused = true)]
 async fn a_valid_token_expires_at_0600_ist_by_itself() {
-    let harness = start(
-        ist(14, 0),
-        Some(&saved("2026-11-30T14:00:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(14, 0), "2026-11-30T14:00:00+05:30").await;
     settle().await;
     assert_eq!(harness.state(), AuthState::Valid);
     let mut credentials = harness.service.credentials();
@@ -246,12 +241,7 @@ async fn a_valid_token_expires_at_0600_ist_by_itself() {
 
 #[tokio::test(start_paused = true)]
 async fn a_token_from_0850_expires_by_the_20_hour_rule_at_0450() {
-    let harness = start(
-        ist(8, 50),
-        Some(&saved("2026-11-30T08:50:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(8, 50), "2026-11-30T08:50:00+05:30").await;
     settle().await;
     tokio::time::advance(Duration::from_secs(20 * 3600 - 1)).await;
     settle().await;
@@ -385,12 +375,7 @@ async fn a_403_mid_day_expires_the_token() {
 
 #[tokio::test(start_paused = true)]
 async fn a_ticker_403_expires_the_current_token_only() {
-    let harness = start(
-        ist(11, 0),
-        Some(&saved("2026-11-30T09:00:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(11, 0), "2026-11-30T09:00:00+05:30").await;
     settle().await;
     let generation = harness
         .service
@@ -448,12 +433,7 @@ async fn a_hundred_concurrent_verifies_make_one_broker_call() {
 
 #[tokio::test(start_paused = true)]
 async fn a_valid_token_is_rechecked_every_15_minutes() {
-    let harness = start(
-        ist(11, 0),
-        Some(&saved("2026-11-30T09:00:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(11, 0), "2026-11-30T09:00:00+05:30").await;
     settle().await;
     tokio::time::advance(REVERIFY_INTERVAL).await;
     settle().await;
@@ -543,12 +523,7 @@ async fn a_refused_or_foreign_login_changes_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn logout_forgets_the_token_here_in_the_file_and_at_kite() {
-    let harness = start(
-        ist(11, 0),
-        Some(&saved("2026-11-30T09:00:00+05:30")),
-        ScriptedBroker::default(),
-    )
-    .await;
+    let harness = start_with_saved(ist(11, 0), "2026-11-30T09:00:00+05:30").await;
     settle().await;
     let (health, invalidated) = harness.service.logout().await;
     assert_eq!(health.state, AuthState::Required);

@@ -1,5 +1,6 @@
 //! The simulator's HTTP surface: login page, session, profile, logout, and the control API.
 
+use crate::html::escape_html;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -386,12 +387,4 @@ fn random_token() -> String {
         .take(32)
         .map(char::from)
         .collect()
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

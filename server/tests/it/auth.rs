@@ -168,20 +168,7 @@ impl Server {
         );
         let page = self.send(self.http.get(&login_url)).await;
         assert_eq!(page.status, StatusCode::OK);
-        let hidden = page
-            .body
-            .split(r#"name="redirect_params" value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .replace("&amp;", "&");
-        let form = [
-            ("api_key", SimConfig::default().api_key),
-            ("redirect_params", hidden),
-            ("user_id", "MW0001".into()),
-            ("password", "demo".into()),
-            ("action", "login".into()),
-        ];
+        let form = support::login_form(&page.body);
         let submitted = self
             .send(
                 self.http

@@ -423,6 +423,10 @@ impl Served {
     }
 }
 
+async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// Logs in through the embedded simulator as a browser would; returns every body read.
 async fn browser_login(base: &str) -> Vec<String> {
     let http = reqwest::Client::builder()
@@ -435,28 +439,10 @@ async fn browser_login(base: &str) -> Vec<String> {
     let cookie = start.headers()["set-cookie"].to_str().unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
     let login_url = start.headers()["location"].to_str().unwrap().to_string();
-    let page = http
-        .get(&login_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let hidden = page
-        .split(r#"name="redirect_params" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .replace("&amp;", "&");
+    let page = text_of(http.get(&login_url)).await;
+    let form = crate::support::login_form(&page);
     bodies.push(page);
     let sim_root = login_url.split("/connect/login").next().unwrap();
-    let form = [
-        ("api_key", "marketwarden_sim"),
-        ("redirect_params", hidden.as_str()),
-        ("user_id", "MW0001"),
-        ("password", "demo"),
-    ];
     let submitted = http
         .post(format!("{sim_root}/connect/login"))
         .form(&form)
@@ -533,14 +519,7 @@ async fn a_login_survives_a_restart_and_no_secret_is_ever_printed() {
     let mut second = Served::start(&env_file);
     second.wait_for_log("AUTH STATE: VALID");
     let http = reqwest::Client::new();
-    let auth = http
-        .get(format!("{}/api/system/health/auth", second.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let auth = text_of(http.get(format!("{}/api/system/health/auth", second.base))).await;
     let json: serde_json::Value = serde_json::from_str(&auth).unwrap();
     assert_eq!(json["state"], "valid", "{auth}");
     bodies.push(auth);

@@ -69,6 +69,24 @@ pub fn secret() -> Secret {
     SimConfig::default().api_secret
 }
 
+/// The fields a browser submits from the simulator's login page `html`: the demo user, with the
+/// page's hidden `redirect_params`.
+pub fn login_form(html: &str) -> [(&'static str, String); 5] {
+    let hidden = html
+        .split(r#"name="redirect_params" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a redirect_params field")
+        .replace("&amp;", "&");
+    [
+        ("api_key", SimConfig::default().api_key),
+        ("redirect_params", hidden),
+        ("user_id", "MW0001".into()),
+        ("password", "demo".into()),
+        ("action", "login".into()),
+    ]
+}
+
 /// Logs the demo user in through the HTML form, as a browser without JavaScript would, and
 /// returns the redirect's query pairs.
 pub async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -84,19 +102,7 @@ pub async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String
         html.contains(r#"<form method="post" action="/connect/login">"#),
         "{html}"
     );
-    let hidden = html
-        .split(r#"name="redirect_params" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .replace("&amp;", "&");
-    let form = [
-        ("api_key", SimConfig::default().api_key),
-        ("redirect_params", hidden),
-        ("user_id", "MW0001".into()),
-        ("password", "demo".into()),
-        ("action", "login".into()),
-    ];
+    let form = login_form(&html);
     let answer = http
         .post(format!("{base}/connect/login"))
         .form(&form)
