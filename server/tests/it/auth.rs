@@ -11,6 +11,7 @@ use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService, TickerCredentials};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::sim::{Faults, SimConfig};
 use marketwarden_server::{AppState, app};
 use reqwest::StatusCode;
@@ -491,6 +492,51 @@ async fn broker_outages_never_log_the_trader_out() {
     }
     server.sim.sim.set_faults(Faults::default());
     server.assert_no_secrets();
+}
+
+#[tokio::test]
+async fn a_kite_that_stops_answering_never_logs_the_trader_out() {
+    let server = start_at(morning(), None).await;
+    server.log_in().await;
+    // A second service on the saved token, whose client gives up after 300 ms.
+    let endpoints = KiteEndpoints {
+        api_root: server.sim.base.clone(),
+        login_url: format!("{}/connect/login", server.sim.base),
+        ticker_url: server.sim.base.replace("http", "ws"),
+    };
+    let rest = KiteRest::with_timeout(
+        endpoints,
+        SimConfig::default().api_key,
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key: SimConfig::default().api_key,
+            env_file: server.env_file.clone(),
+            expected_user_id: None,
+            environment_token: None,
+        },
+        Arc::new(KiteBroker::new(rest, secret())),
+        Arc::new(server.sim.clock.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    auth.start(shutdown.clone()).await;
+    state_until(&auth, AuthState::Valid).await;
+    server.sim.sim.set_faults(Faults {
+        slow_rest_ms: 1_000,
+        ..Faults::default()
+    });
+    // The verify endpoint asks Kite at most every 5 s.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(6)).await;
+    tokio::time::resume();
+    let health = auth.verify().await;
+    assert_eq!(health.state, AuthState::Valid, "{health:?}");
+    assert_eq!(health.consecutive_failures, 1);
+    assert!(auth.credentials().borrow().is_some());
+    shutdown.cancel();
+    server.sim.sim.set_faults(Faults::default());
 }
 
 #[tokio::test]
