@@ -35,6 +35,6 @@ pub use display::{day_label, format_countdown, hh_mm, hh_mm_ss};
 pub use health::{MarketHealth, MarketSnapshot, in_ist};
 pub use phase::MarketPhase;
 pub use system::{
-    AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, PriorityStatus, SystemHealth,
-    priority, priority_message,
+    AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, InstrumentHealth, PriorityStatus,
+    SystemHealth, priority, priority_message,
 };

@@ -4,6 +4,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,34 @@ pub struct FeedHealth {
     pub reconnect_attempt: u32,
     /// When the next connection attempt is due, if one is scheduled.
     pub next_retry_at: Option<DateTime<Utc>>,
+    /// The wait before that attempt, in seconds (exponential, capped, jittered).
+    #[serde(default)]
+    pub backoff_seconds: Option<f64>,
+    /// Connections opened again after the first one (after a drop, a stall or a failure).
+    #[serde(default)]
+    pub reconnects: u32,
+    /// Seconds of silence after which an open connection counts as dead.
+    #[serde(default)]
+    pub stale_threshold_seconds: f64,
+    /// The instruments subscribed, each with the age of its last tick.
+    #[serde(default)]
+    pub instruments: Vec<InstrumentHealth>,
+    /// Why the state is what it is, in words.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One subscribed instrument in the `feed` object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstrumentHealth {
+    /// Kite's instrument token.
+    pub instrument_token: u32,
+    /// A readable name, e.g. `NIFTY 50`.
+    pub name: String,
+    /// `ltp`, `quote` or `full`.
+    pub mode: String,
+    /// Seconds since its last tick, if one came on this or an earlier connection.
+    pub last_tick_seconds_ago: Option<f64>,
 }
 
 impl FeedHealth {
@@ -130,6 +159,11 @@ impl FeedHealth {
             connection_quality: 0.0,
             reconnect_attempt: 0,
             next_retry_at: None,
+            backoff_seconds: None,
+            reconnects: 0,
+            stale_threshold_seconds: 0.0,
+            instruments: Vec::new(),
+            reason: String::new(),
         }
     }
 }

@@ -7,7 +7,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use marketwarden_core::BrokerKind;
 
+use std::time::Duration;
+
 use crate::auth::envfile::EnvFile;
+use crate::feed::FeedConfig;
+use crate::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
+use crate::feed::machine::FeedSettings;
 use crate::kite::Secret;
 use crate::kite::rest::KiteEndpoints;
 
@@ -25,6 +30,9 @@ Kite endpoints (default: Kite's own):
   KITE_API_ROOT        REST root, https://api.kite.trade
   KITE_LOGIN_URL       login page, https://kite.zerodha.com/connect/login
   KITE_TICKER_URL      ticker WebSocket root, wss://ws.kite.trade
+
+Feed watchdog (flags above): FEED_STALE_THRESHOLD, FEED_RECONNECT_DELAY, FEED_MAX_BACKOFF,
+  FEED_MAX_RECONNECTS, FEED_PRE_OPEN_LEAD, FEED_INSTRUMENTS
 
 Logging:
   RUST_LOG             log filter, e.g. `info` (default) or `marketwarden_server=debug`";
@@ -174,6 +182,39 @@ pub struct ServeArgs {
     )]
     pub env_file: PathBuf,
 
+    /// Seconds without a frame (tick or heartbeat) after which an open ticker connection is
+    /// dead and replaced.
+    #[arg(long, env = "FEED_STALE_THRESHOLD", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub feed_stale_threshold: Duration,
+
+    /// The first wait before reconnecting after a failure; each failure in a row doubles it, up
+    /// to --feed-max-backoff, with full jitter.
+    #[arg(long, env = "FEED_RECONNECT_DELAY", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub feed_reconnect_delay: Duration,
+
+    /// The longest wait between reconnection attempts.
+    #[arg(long, env = "FEED_MAX_BACKOFF", value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub feed_max_backoff: Duration,
+
+    /// Failures in a row after which the feed is in ERROR (it keeps retrying at the longest
+    /// wait).
+    #[arg(
+        long,
+        env = "FEED_MAX_RECONNECTS",
+        value_name = "COUNT",
+        default_value_t = 10
+    )]
+    pub feed_max_reconnects: u32,
+
+    /// How long before pre-open (09:00 IST) the feed connects.
+    #[arg(long, env = "FEED_PRE_OPEN_LEAD", value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub feed_pre_open_lead: Duration,
+
+    /// The instruments to subscribe: `TOKEN[:ltp|quote|full][=NAME],…` (default: NIFTY 50 and
+    /// NIFTY BANK in full mode, RELIANCE, HDFCBANK, INFY and TCS in quote mode).
+    #[arg(long, env = "FEED_INSTRUMENTS", value_name = "LIST", default_value = DEFAULT_INSTRUMENTS, hide_default_value = true)]
+    pub feed_instruments: String,
+
     /// Log line format.
     #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -212,6 +253,7 @@ pub struct ServeSettings {
     pub kite_credentials: Option<(String, Secret)>,
     /// `ZERODHA_USER_ID`: when set, logins by other users are refused.
     pub expected_user_id: Option<String>,
+    pub feed: FeedConfig,
     /// Where Kite is: the real endpoints unless KITE_API_ROOT, KITE_LOGIN_URL or KITE_TICKER_URL
     /// say otherwise. Unused with the simulator, which serves its own.
     pub kite_endpoints: KiteEndpoints,
@@ -224,6 +266,8 @@ pub enum ConfigError {
     IncompleteCredentials { missing: &'static str },
     /// `--clock-start` with the real broker: Kite's tokens and ticks follow the real clock.
     ClockStartNeedsSimulatedBroker,
+    /// `--feed-instruments` does not parse.
+    Instruments(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -234,6 +278,9 @@ impl std::fmt::Display for ConfigError {
                 "{missing} is not set: set both ZERODHA_API_KEY and ZERODHA_API_SECRET for the \
                  real Kite broker, or neither for the simulated one"
             ),
+            Self::Instruments(problem) => {
+                write!(f, "--feed-instruments (FEED_INSTRUMENTS): {problem}")
+            }
             Self::ClockStartNeedsSimulatedBroker => write!(
                 f,
                 "--clock-start (MARKETWARDEN_CLOCK_START) is only accepted with the simulated \
@@ -299,6 +346,19 @@ impl ServeSettings {
             }
             BrokerKind::Simulated => None,
         };
+        let instruments =
+            parse_instruments(&args.feed_instruments).map_err(ConfigError::Instruments)?;
+        let feed = FeedConfig {
+            settings: FeedSettings {
+                stale_threshold: args.feed_stale_threshold,
+                reconnect_delay: args.feed_reconnect_delay,
+                max_backoff: args.feed_max_backoff.max(args.feed_reconnect_delay),
+                max_reconnects: args.feed_max_reconnects.max(1),
+            },
+            pre_open_lead: args.feed_pre_open_lead,
+            instruments,
+            connect_timeout: FEED_CONNECT_TIMEOUT,
+        };
         Ok(Self {
             addr: args.addr,
             site_root: args.site_root,
@@ -309,6 +369,7 @@ impl ServeSettings {
             env_file: args.env_file,
             kite_credentials,
             expected_user_id: non_blank("ZERODHA_USER_ID"),
+            feed,
             kite_endpoints,
         })
     }
@@ -325,6 +386,23 @@ pub fn layered_env(
             .filter(|value| !value.trim().is_empty())
             .or_else(|| file.as_ref()?.get_non_blank(name).map(str::to_string))
     }
+}
+
+/// How long a ticker connection attempt (handshake and subscriptions) may take.
+pub const FEED_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!(
+            "`{text}`: give a number of seconds above 0, at most a day"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -455,6 +533,28 @@ mod tests {
     }
 
     #[test]
+    fn feed_settings_default_to_the_seed_and_take_fractions() {
+        let settings =
+            ServeSettings::resolve(serve_args(parse(&[]).unwrap()), env_of(&[])).unwrap();
+        let feed = settings.feed.settings;
+        assert_eq!(feed.stale_threshold, Duration::from_secs(10));
+        assert_eq!(feed.reconnect_delay, Duration::from_secs(5));
+        assert_eq!(feed.max_reconnects, 10);
+        assert_eq!(settings.feed.pre_open_lead, Duration::from_secs(300));
+        assert_eq!(settings.feed.instruments.len(), 6);
+        let args = serve_args(parse(&["--feed-stale-threshold", "0.5"]).unwrap());
+        assert_eq!(args.feed_stale_threshold, Duration::from_millis(500));
+        assert!(parse(&["--feed-stale-threshold", "0"]).is_err());
+        assert!(parse(&["--feed-reconnect-delay", "soon"]).is_err());
+        let args = serve_args(parse(&["--feed-instruments", "x"]).unwrap());
+        let error = ServeSettings::resolve(args, env_of(&[])).unwrap_err();
+        assert!(
+            error.to_string().starts_with("--feed-instruments"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_env_file_defaults_to_dot_env_in_the_working_folder() {
         let args = serve_args(parse(&[]).unwrap());
         assert_eq!(args.env_file, PathBuf::from(".env"));
@@ -518,6 +618,12 @@ mod tests {
             "MARKETWARDEN_ENV_FILE",
             "ZERODHA_USER_ID",
             "ZERODHA_ACCESS_TOKEN",
+            "FEED_STALE_THRESHOLD",
+            "FEED_RECONNECT_DELAY",
+            "FEED_MAX_RECONNECTS",
+            "FEED_PRE_OPEN_LEAD",
+            "FEED_INSTRUMENTS",
+            "--feed-instruments",
             "serve",
             "phase",
             "calendar",

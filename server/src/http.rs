@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
@@ -20,6 +22,8 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .route("/api/system/health/market", get(market_health))
+        .route("/api/system/health/feed", get(feed_health))
+        .route("/ws/market", get(crate::feed::relay::market_socket))
         .merge(crate::auth::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_snapshots.clone(), {
             let options = state.leptos_options.clone();
@@ -35,6 +39,18 @@ pub fn app(state: AppState) -> Router {
 /// `GET /api/system/health/market`: the market session now, from the clock alone.
 async fn market_health(State(state): State<AppState>) -> Json<MarketHealth> {
     Json(market_snapshot(&state).market)
+}
+
+/// `GET /api/system/health/feed`: the ticker connection.
+async fn feed_health(State(state): State<AppState>) -> Response {
+    match &state.feed {
+        Some(feed) => Json(feed.health()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the feed watchdog is not running" })),
+        )
+            .into_response(),
+    }
 }
 
 /// The market now, with the calendar in use and its load error, if any.

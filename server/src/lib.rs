@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod feed;
 mod html;
 mod http;
 pub mod kite;
@@ -27,6 +28,7 @@ use marketwarden_core::BrokerKind;
 use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
+use crate::feed::FeedService;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -41,6 +43,8 @@ pub struct AppState {
     pub broker: BrokerKind,
     /// The auth machine; `None` in tests that only need the market.
     pub auth: Option<Arc<AuthService>>,
+    /// The feed watchdog; `None` in tests that only need the market.
+    pub feed: Option<Arc<FeedService>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -63,6 +67,7 @@ impl AppState {
             calendar,
             broker: BrokerKind::Simulated,
             auth: None,
+            feed: None,
         }
     }
 }

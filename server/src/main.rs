@@ -14,6 +14,8 @@ use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
 use marketwarden_server::config::{
     CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings, layered_env,
 };
+use marketwarden_server::feed::FeedService;
+use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::sim::{self, SimConfig, Simulator};
@@ -192,6 +194,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         let simulated = SimConfig::default();
         (simulated.api_key, simulated.api_secret)
     });
+    let ticker_url = kite_endpoints.ticker_url.clone();
     let rest = KiteRest::new(kite_endpoints, api_key.clone())
         .context("cannot set up the Kite REST client")?;
     let auth = AuthService::new(
@@ -208,6 +211,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         clock.clone(),
     );
     auth.start(shutdown.clone()).await;
+    let feed = FeedService::new(
+        settings.feed.clone(),
+        Arc::new(KiteTicker { url: ticker_url }),
+        clock.clone(),
+        calendar.clone(),
+    );
+    let rejections = auth.clone();
+    tokio::spawn(feed.clone().run(
+        auth.credentials(),
+        Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
+        Box::new(rand::random::<f64>),
+        shutdown.clone(),
+    ));
     tracing::info!(
         broker = settings.broker.as_str(),
         clock_start = settings.clock_start.map(|start| start.to_rfc3339()),
@@ -221,6 +237,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let state = AppState {
         broker: settings.broker,
         auth: Some(auth),
+        feed: Some(feed),
         ..AppState::new(&site_root, clock, calendar)
     };
     run(listener, state, shutdown)

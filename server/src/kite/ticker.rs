@@ -14,6 +14,11 @@ use super::packet::{
 };
 use super::rest::urlencoding;
 
+/// Concurrent ticker connections Kite allows per `api_key`.
+pub const MAX_CONNECTIONS_PER_API_KEY: usize = 3;
+/// Instruments Kite allows per connection, counting duplicates.
+pub const MAX_INSTRUMENTS_PER_CONNECTION: usize = 3000;
+
 /// Why a connection could not be opened.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TickerConnectError {

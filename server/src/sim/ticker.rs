@@ -22,10 +22,7 @@ use crate::kite::packet::{
     TextFrame, Tick, TradeStats, encode_binary_frame,
 };
 
-/// Concurrent ticker connections Kite allows per `api_key`.
-pub const MAX_CONNECTIONS_PER_API_KEY: usize = 3;
-/// Instruments Kite allows per connection, counting duplicates.
-pub const MAX_INSTRUMENTS_PER_CONNECTION: usize = 3000;
+pub use crate::kite::ticker::{MAX_CONNECTIONS_PER_API_KEY, MAX_INSTRUMENTS_PER_CONNECTION};
 
 #[derive(serde::Deserialize)]
 pub(super) struct HandshakeQuery {

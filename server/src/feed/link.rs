@@ -1,0 +1,59 @@
+//! How the watchdog reaches the ticker, as a trait so that paused-clock tests can script
+//! connections without sockets.
+
+use futures_util::future::BoxFuture;
+
+use crate::auth::TickerCredentials;
+use crate::kite::packet::ClientRequest;
+use crate::kite::ticker::{self, TickerConnectError, TickerConnection, TickerEvent};
+
+/// Opens ticker connections.
+pub trait TickerConnector: Send + Sync {
+    /// One connection with `credentials`.
+    fn connect<'a>(
+        &'a self,
+        credentials: &'a TickerCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>>;
+}
+
+/// One open ticker connection.
+pub trait TickerLink: Send {
+    /// Sends a subscribe or mode request.
+    fn send<'a>(
+        &'a mut self,
+        request: &'a ClientRequest,
+    ) -> BoxFuture<'a, Result<(), TickerConnectError>>;
+    /// The next event; [`TickerEvent::Closed`] when the connection ended.
+    fn next_event(&mut self) -> BoxFuture<'_, TickerEvent>;
+}
+
+/// Kite's ticker (or the simulator's) at a WebSocket root URL.
+pub struct KiteTicker {
+    pub url: String,
+}
+
+impl TickerConnector for KiteTicker {
+    fn connect<'a>(
+        &'a self,
+        credentials: &'a TickerCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+        Box::pin(async move {
+            let connection =
+                ticker::connect(&self.url, &credentials.api_key, &credentials.access_token).await?;
+            Ok(Box::new(connection) as Box<dyn TickerLink>)
+        })
+    }
+}
+
+impl TickerLink for TickerConnection {
+    fn send<'a>(
+        &'a mut self,
+        request: &'a ClientRequest,
+    ) -> BoxFuture<'a, Result<(), TickerConnectError>> {
+        Box::pin(TickerConnection::send(self, request))
+    }
+
+    fn next_event(&mut self) -> BoxFuture<'_, TickerEvent> {
+        Box::pin(TickerConnection::next_event(self))
+    }
+}

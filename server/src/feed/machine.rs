@@ -1,0 +1,421 @@
+//! The feed state machine, without I/O: [`FeedMachine::handle`] takes an event and the current
+//! monotonic instant, changes the state and returns what the shell must do.
+//!
+//! CONNECTED: open, frames arriving. STALE: open but silent past the threshold; being replaced.
+//! CONNECTING: an attempt is under way. DISCONNECTED: closed on purpose (outside trading hours,
+//! no token) or waiting to retry. ERROR: `max_reconnects` failures in a row; still retrying at the
+//! longest backoff.
+
+use std::time::Duration;
+
+use marketwarden_core::FeedState;
+use tokio::time::Instant;
+
+/// The watchdog's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedSettings {
+    /// Silence after which an open connection is dead (`FEED_STALE_THRESHOLD`).
+    pub stale_threshold: Duration,
+    /// The first backoff step (`FEED_RECONNECT_DELAY`); each failure doubles it.
+    pub reconnect_delay: Duration,
+    /// The longest backoff step.
+    pub max_backoff: Duration,
+    /// Failures in a row after which the state is ERROR (`FEED_MAX_RECONNECTS`).
+    pub max_reconnects: u32,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            stale_threshold: Duration::from_secs(10),
+            reconnect_delay: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(60),
+            max_reconnects: 10,
+        }
+    }
+}
+
+/// The ceiling of the `failures`-th backoff step: `reconnect_delay × 2^(failures−1)`, capped.
+pub fn backoff_ceiling(settings: &FeedSettings, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    settings
+        .reconnect_delay
+        .saturating_mul(1 << doublings)
+        .min(settings.max_backoff)
+}
+
+/// Full jitter: a wait drawn uniformly from zero to the ceiling, `unit` being a draw in [0, 1].
+pub fn jittered(ceiling: Duration, unit: f64) -> Duration {
+    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeedEvent {
+    /// Trading hours (with the pre-open lead) began or ended.
+    MarketWindow { open: bool },
+    /// The ticker's token changed: its generation, or none.
+    Credentials { generation: Option<u64> },
+    /// The connection opened and the subscriptions were sent.
+    Connected,
+    /// The attempt failed; `auth` when the ticker refused the token (403).
+    ConnectFailed { auth: bool, reason: String },
+    /// A frame arrived: ticks or a heartbeat.
+    Frame,
+    /// The connection closed or broke.
+    Closed { reason: String },
+    /// Time passed: check the stale deadline and the retry time.
+    Tick,
+}
+
+/// What the shell must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedAction {
+    /// Open a connection with the token of `generation`.
+    Connect { generation: u64 },
+    /// Close the open connection (or abandon the attempt).
+    Disconnect,
+    /// Tell the auth machine the ticker refused the token of `generation`.
+    ReportAuthRejected { generation: u64 },
+}
+
+/// A change of state, for `FEED STATE: <STATE>` log lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedTransition {
+    pub from: FeedState,
+    pub to: FeedState,
+    pub reason: String,
+}
+
+/// The machine's result for one event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedStep {
+    pub actions: Vec<FeedAction>,
+    pub transition: Option<FeedTransition>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Idle,
+    Connecting { since: Instant },
+    Open { since: Instant },
+}
+
+/// The feed machine's state.
+#[derive(Clone, Debug)]
+pub struct FeedMachine {
+    settings: FeedSettings,
+    state: FeedState,
+    link: Link,
+    window_open: bool,
+    generation: Option<u64>,
+    /// The token the ticker refused: no attempt with it again.
+    refused_generation: Option<u64>,
+    /// The generation the open connection or the attempt uses.
+    link_generation: Option<u64>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    backoff: Option<Duration>,
+    last_frame_at: Option<Instant>,
+    connections: u32,
+    reason: String,
+}
+
+impl FeedMachine {
+    /// A machine outside trading hours, without a token: DISCONNECTED.
+    pub fn new(settings: FeedSettings) -> Self {
+        Self {
+            settings,
+            state: FeedState::Disconnected,
+            link: Link::Idle,
+            window_open: false,
+            generation: None,
+            refused_generation: None,
+            link_generation: None,
+            failures: 0,
+            retry_at: None,
+            backoff: None,
+            last_frame_at: None,
+            connections: 0,
+            reason: "outside trading hours".into(),
+        }
+    }
+
+    pub fn state(&self) -> FeedState {
+        self.state
+    }
+
+    pub fn settings(&self) -> &FeedSettings {
+        &self.settings
+    }
+
+    /// Failed attempts in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Connections opened again after the first.
+    pub fn reconnects(&self) -> u32 {
+        self.connections.saturating_sub(1)
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    pub fn last_frame_at(&self) -> Option<Instant> {
+        self.last_frame_at
+    }
+
+    /// When the next attempt is due, and the backoff step that led to it.
+    pub fn retry(&self) -> Option<(Instant, Duration)> {
+        self.retry_at.zip(self.backoff)
+    }
+
+    /// True when CONNECTED (open and fresh).
+    pub fn is_healthy(&self) -> bool {
+        self.state == FeedState::Connected
+    }
+
+    /// True when the feed should be up: trading hours and a usable token.
+    pub fn wants_connection(&self) -> bool {
+        self.window_open && self.generation.is_some() && self.generation != self.refused_generation
+    }
+
+    /// The next instant at which [`FeedEvent::Tick`] must be delivered: the stale deadline of an
+    /// open connection or the retry time.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let stale = match (self.link, self.state) {
+            (Link::Open { since }, FeedState::Connected) => {
+                Some(self.last_frame_at.unwrap_or(since).max(since) + self.settings.stale_threshold)
+            }
+            _ => None,
+        };
+        [stale, self.retry_at].into_iter().flatten().min()
+    }
+
+    /// Applies `event` at `now`; `jitter` is a uniform draw in [0, 1] for a backoff step.
+    pub fn handle(&mut self, event: FeedEvent, now: Instant, jitter: f64) -> FeedStep {
+        let from = self.state;
+        let actions = self.apply(event, now, jitter);
+        let transition = (self.state != from).then(|| FeedTransition {
+            from,
+            to: self.state,
+            reason: self.reason.clone(),
+        });
+        FeedStep {
+            actions,
+            transition,
+        }
+    }
+
+    fn apply(&mut self, event: FeedEvent, now: Instant, jitter: f64) -> Vec<FeedAction> {
+        match event {
+            FeedEvent::MarketWindow { open } => {
+                self.window_open = open;
+                self.reconsider(
+                    now,
+                    if open {
+                        "trading hours began"
+                    } else {
+                        "outside trading hours"
+                    },
+                )
+            }
+            FeedEvent::Credentials { generation } => {
+                let changed = generation != self.generation;
+                self.generation = generation;
+                if !changed {
+                    return Vec::new();
+                }
+                if generation.is_some() {
+                    // A new token: try it at once, whatever the backoff said.
+                    self.failures = 0;
+                    self.retry_at = None;
+                    self.backoff = None;
+                }
+                if generation.is_none() && matches!(self.link, Link::Open { .. }) {
+                    // Kite keeps open sockets streaming after a token dies: keep the data, but
+                    // never reconnect with that token.
+                    self.reason =
+                        "the token is no longer valid: the open connection is kept until it ends"
+                            .into();
+                    return Vec::new();
+                }
+                let mut actions = Vec::new();
+                if self.link != Link::Idle {
+                    // The link uses the old token (or an attempt without one): replace it.
+                    actions.push(FeedAction::Disconnect);
+                    self.link = Link::Idle;
+                    self.link_generation = None;
+                }
+                let why = match generation {
+                    Some(_) => "a new access token",
+                    None => "waiting for a Kite login",
+                };
+                actions.extend(self.reconsider(now, why));
+                actions
+            }
+            FeedEvent::Connected => {
+                if !matches!(self.link, Link::Connecting { .. }) {
+                    return Vec::new();
+                }
+                self.link = Link::Open { since: now };
+                self.last_frame_at = None;
+                self.connections = self.connections.saturating_add(1);
+                self.failures = 0;
+                self.retry_at = None;
+                self.backoff = None;
+                self.state = FeedState::Connected;
+                self.reason = "connected, subscriptions sent".into();
+                Vec::new()
+            }
+            FeedEvent::ConnectFailed { auth, reason } => {
+                if !matches!(self.link, Link::Connecting { .. }) {
+                    return Vec::new();
+                }
+                self.link = Link::Idle;
+                let generation = self.link_generation.take();
+                if auth {
+                    self.refused_generation = generation;
+                    self.retry_at = None;
+                    self.backoff = None;
+                    self.state = FeedState::Disconnected;
+                    self.reason = format!("{reason}: waiting for a new token");
+                    return generation
+                        .map(|generation| vec![FeedAction::ReportAuthRejected { generation }])
+                        .unwrap_or_default();
+                }
+                self.fail(now, jitter, &reason);
+                Vec::new()
+            }
+            FeedEvent::Frame => {
+                if let Link::Open { .. } = self.link {
+                    self.last_frame_at = Some(now);
+                }
+                Vec::new()
+            }
+            FeedEvent::Closed { reason } => {
+                let Link::Open { since } = self.link else {
+                    return Vec::new();
+                };
+                self.link = Link::Idle;
+                self.link_generation = None;
+                if !self.wants_connection() {
+                    return self.reconsider(now, "closed");
+                }
+                if now.duration_since(since) < self.settings.stale_threshold {
+                    // Closed soon after it opened: a failure, so a flapping link backs off.
+                    self.fail(
+                        now,
+                        jitter,
+                        &format!("closed right after opening ({reason})"),
+                    );
+                    return Vec::new();
+                }
+                self.reason = format!("connection lost ({reason}): reconnecting");
+                self.connect(now)
+            }
+            FeedEvent::Tick => self.on_time(now),
+        }
+    }
+
+    /// Deadlines: a silent open connection, a due retry.
+    fn on_time(&mut self, now: Instant) -> Vec<FeedAction> {
+        if let (Link::Open { since }, FeedState::Connected) = (self.link, self.state) {
+            let last = self.last_frame_at.unwrap_or(since).max(since);
+            if now >= last + self.settings.stale_threshold {
+                self.state = FeedState::Stale;
+                self.reason = format!(
+                    "no frame for {:.1} s: replacing the connection",
+                    now.duration_since(last).as_secs_f64()
+                );
+                self.link = Link::Idle;
+                self.link_generation = None;
+                let mut actions = vec![FeedAction::Disconnect];
+                actions.extend(self.start_attempt(now));
+                return actions;
+            }
+        }
+        match self.retry_at {
+            Some(at) if now >= at => {
+                self.retry_at = None;
+                self.backoff = None;
+                if self.wants_connection() && self.link == Link::Idle {
+                    return self.start_attempt(now);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Connects or disconnects as the window and the token say.
+    fn reconsider(&mut self, now: Instant, why: &str) -> Vec<FeedAction> {
+        if !self.wants_connection() {
+            let mut actions = Vec::new();
+            if self.link != Link::Idle {
+                actions.push(FeedAction::Disconnect);
+            }
+            self.link = Link::Idle;
+            self.link_generation = None;
+            self.failures = 0;
+            self.retry_at = None;
+            self.backoff = None;
+            self.state = FeedState::Disconnected;
+            self.reason = if !self.window_open {
+                "outside trading hours".into()
+            } else if self.generation.is_none() {
+                "waiting for a Kite login".into()
+            } else {
+                "the ticker refused the token: waiting for a new one".into()
+            };
+            return actions;
+        }
+        if self.link != Link::Idle || self.retry_at.is_some() {
+            return Vec::new();
+        }
+        self.reason = why.to_string();
+        self.connect(now)
+    }
+
+    fn connect(&mut self, now: Instant) -> Vec<FeedAction> {
+        self.state = FeedState::Connecting;
+        self.start_attempt(now)
+    }
+
+    /// Starts an attempt; the state is left as it is (STALE stays STALE while it is replaced).
+    fn start_attempt(&mut self, now: Instant) -> Vec<FeedAction> {
+        let Some(generation) = self.generation.filter(|_| self.wants_connection()) else {
+            return self.reconsider(now, "");
+        };
+        if self.state != FeedState::Stale && self.state != FeedState::Error {
+            self.state = FeedState::Connecting;
+        }
+        self.link = Link::Connecting { since: now };
+        self.link_generation = Some(generation);
+        vec![FeedAction::Connect { generation }]
+    }
+
+    fn fail(&mut self, now: Instant, jitter: f64, reason: &str) {
+        self.failures = self.failures.saturating_add(1);
+        let ceiling = backoff_ceiling(&self.settings, self.failures);
+        let wait = jittered(ceiling, jitter);
+        self.backoff = Some(wait);
+        self.retry_at = Some(now + wait);
+        self.state = if self.failures >= self.settings.max_reconnects {
+            FeedState::Error
+        } else {
+            FeedState::Disconnected
+        };
+        self.reason = format!(
+            "{reason}; attempt {} failed, retrying in {:.1} s",
+            self.failures,
+            wait.as_secs_f64()
+        );
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,336 @@
+use super::*;
+
+const MAX: f64 = 1.0;
+
+fn settings() -> FeedSettings {
+    FeedSettings::default()
+}
+
+/// A machine in trading hours with token 1, and the instant it started.
+fn wanting() -> (FeedMachine, Instant) {
+    let now = Instant::now();
+    let mut machine = FeedMachine::new(settings());
+    machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+    (machine, now)
+}
+
+fn with_token(machine: &mut FeedMachine, now: Instant) -> FeedStep {
+    machine.handle(
+        FeedEvent::Credentials {
+            generation: Some(1),
+        },
+        now,
+        MAX,
+    )
+}
+
+fn connected() -> (FeedMachine, Instant) {
+    let (mut machine, now) = wanting();
+    with_token(&mut machine, now);
+    machine.handle(FeedEvent::Connected, now, MAX);
+    (machine, now)
+}
+
+fn refused(machine: &mut FeedMachine, now: Instant) -> FeedStep {
+    machine.handle(
+        FeedEvent::ConnectFailed {
+            auth: false,
+            reason: "503".into(),
+        },
+        now,
+        MAX,
+    )
+}
+
+#[test]
+fn outside_trading_hours_nothing_connects() {
+    let now = Instant::now();
+    let mut machine = FeedMachine::new(settings());
+    let step = with_token(&mut machine, now);
+    assert!(step.actions.is_empty());
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(machine.reason(), "outside trading hours");
+    assert_eq!(machine.next_deadline(), None);
+}
+
+#[test]
+fn without_a_token_nothing_connects() {
+    let (machine, _) = wanting();
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(machine.reason(), "waiting for a Kite login");
+}
+
+#[test]
+fn trading_hours_and_a_token_connect() {
+    let (mut machine, now) = wanting();
+    let step = with_token(&mut machine, now);
+    assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    assert_eq!(machine.state(), FeedState::Connecting);
+    machine.handle(FeedEvent::Connected, now, MAX);
+    assert_eq!(machine.state(), FeedState::Connected);
+    assert!(machine.is_healthy());
+}
+
+#[test]
+fn stale_exactly_at_the_threshold_and_replaced_at_once() {
+    let (mut machine, start) = connected();
+    let threshold = settings().stale_threshold;
+    machine.handle(FeedEvent::Frame, start + Duration::from_secs(3), MAX);
+    let deadline = start + Duration::from_secs(3) + threshold;
+    assert_eq!(
+        machine.next_deadline(),
+        Some(deadline),
+        "reset by every frame"
+    );
+    let step = machine.handle(FeedEvent::Tick, deadline - Duration::from_nanos(1), MAX);
+    assert_eq!(
+        (machine.state(), step.actions),
+        (FeedState::Connected, vec![])
+    );
+    let step = machine.handle(FeedEvent::Tick, deadline, MAX);
+    assert_eq!(machine.state(), FeedState::Stale);
+    assert_eq!(
+        step.actions,
+        [
+            FeedAction::Disconnect,
+            FeedAction::Connect { generation: 1 }
+        ]
+    );
+    assert!(
+        machine.reason().starts_with("no frame for 10.0 s"),
+        "{}",
+        machine.reason()
+    );
+    machine.handle(FeedEvent::Connected, deadline, MAX);
+    assert_eq!(machine.state(), FeedState::Connected);
+    assert_eq!(machine.reconnects(), 1);
+}
+
+#[test]
+fn a_connection_that_never_sends_is_stale_from_its_opening() {
+    let (machine, start) = connected();
+    assert_eq!(
+        machine.next_deadline(),
+        Some(start + settings().stale_threshold)
+    );
+}
+
+#[test]
+fn backoff_doubles_from_the_reconnect_delay_to_the_cap_and_errors_after_the_limit() {
+    let (mut machine, mut now) = wanting();
+    with_token(&mut machine, now);
+    let mut waits = Vec::new();
+    let mut states = Vec::new();
+    for _ in 0..12 {
+        refused(&mut machine, now);
+        let (at, wait) = machine.retry().expect("a retry");
+        waits.push(wait.as_secs());
+        states.push(machine.state());
+        assert_eq!(
+            machine
+                .handle(FeedEvent::Tick, at - Duration::from_nanos(1), MAX)
+                .actions,
+            []
+        );
+        now = at;
+        let step = machine.handle(FeedEvent::Tick, now, MAX);
+        assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    }
+    assert_eq!(waits, [5, 10, 20, 40, 60, 60, 60, 60, 60, 60, 60, 60]);
+    assert_eq!(states[8], FeedState::Disconnected);
+    assert_eq!(states[9], FeedState::Error, "the 10th failure in a row");
+    assert_eq!(machine.state(), FeedState::Error, "still retrying");
+    machine.handle(FeedEvent::Connected, now, MAX);
+    assert_eq!(
+        (machine.state(), machine.failures()),
+        (FeedState::Connected, 0)
+    );
+    refused_after_drop(&mut machine, now);
+}
+
+/// After recovery, the backoff starts again from the first step.
+fn refused_after_drop(machine: &mut FeedMachine, now: Instant) {
+    let later = now + Duration::from_secs(60);
+    let step = machine.handle(
+        FeedEvent::Closed {
+            reason: "reset".into(),
+        },
+        later,
+        MAX,
+    );
+    assert_eq!(
+        step.actions,
+        [FeedAction::Connect { generation: 1 }],
+        "a healthy link reconnects at once"
+    );
+    refused(machine, later);
+    assert_eq!(machine.retry().unwrap().1, Duration::from_secs(5));
+}
+
+#[test]
+fn full_jitter_draws_from_zero_to_the_ceiling() {
+    assert_eq!(jittered(Duration::from_secs(40), 0.0), Duration::ZERO);
+    assert_eq!(
+        jittered(Duration::from_secs(40), 0.25),
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        jittered(Duration::from_secs(40), 7.0),
+        Duration::from_secs(40)
+    );
+    let (mut machine, now) = wanting();
+    with_token(&mut machine, now);
+    machine.handle(
+        FeedEvent::ConnectFailed {
+            auth: false,
+            reason: "x".into(),
+        },
+        now,
+        0.5,
+    );
+    assert_eq!(
+        machine.retry(),
+        Some((
+            now + Duration::from_millis(2500),
+            Duration::from_millis(2500)
+        ))
+    );
+}
+
+#[test]
+fn a_403_reports_the_token_and_makes_one_attempt_per_token_change() {
+    let (mut machine, now) = wanting();
+    with_token(&mut machine, now);
+    let step = machine.handle(
+        FeedEvent::ConnectFailed {
+            auth: true,
+            reason: "403".into(),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(
+        step.actions,
+        [FeedAction::ReportAuthRejected { generation: 1 }]
+    );
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(
+        machine.next_deadline(),
+        None,
+        "no retry with a refused token"
+    );
+    for later in 1..100 {
+        let at = now + Duration::from_secs(later * 60);
+        assert!(machine.handle(FeedEvent::Tick, at, MAX).actions.is_empty());
+        let window = machine.handle(FeedEvent::MarketWindow { open: true }, at, MAX);
+        assert!(window.actions.is_empty());
+    }
+    // The auth machine withdraws the token, then a login brings a new one.
+    machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
+    let step = machine.handle(
+        FeedEvent::Credentials {
+            generation: Some(2),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(step.actions, [FeedAction::Connect { generation: 2 }]);
+}
+
+#[test]
+fn a_new_token_replaces_an_open_connection_and_skips_the_backoff() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(
+        FeedEvent::Credentials {
+            generation: Some(2),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(
+        step.actions,
+        [
+            FeedAction::Disconnect,
+            FeedAction::Connect { generation: 2 }
+        ]
+    );
+    refused(&mut machine, now);
+    refused_again_then_new_token(&mut machine, now);
+}
+
+fn refused_again_then_new_token(machine: &mut FeedMachine, now: Instant) {
+    assert!(machine.retry().is_some());
+    let step = machine.handle(
+        FeedEvent::Credentials {
+            generation: Some(3),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(
+        step.actions,
+        [FeedAction::Connect { generation: 3 }],
+        "at once"
+    );
+    assert_eq!(machine.retry(), None);
+}
+
+#[test]
+fn a_withdrawn_token_keeps_an_open_stream_but_never_reconnects_with_it() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
+    assert!(step.actions.is_empty());
+    assert_eq!(machine.state(), FeedState::Connected);
+    let step = machine.handle(
+        FeedEvent::Closed {
+            reason: "reset".into(),
+        },
+        now + Duration::from_secs(30),
+        MAX,
+    );
+    assert!(step.actions.is_empty());
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(machine.reason(), "waiting for a Kite login");
+}
+
+#[test]
+fn the_close_of_trading_hours_disconnects_on_purpose() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    assert_eq!(step.actions, [FeedAction::Disconnect]);
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(step.transition.unwrap().reason, "outside trading hours");
+    // A late close of that connection changes nothing.
+    let step = machine.handle(
+        FeedEvent::Closed {
+            reason: "closed".into(),
+        },
+        now,
+        MAX,
+    );
+    assert!(step.actions.is_empty() && step.transition.is_none());
+}
+
+#[test]
+fn a_link_that_flaps_backs_off() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(
+        FeedEvent::Closed {
+            reason: "limit".into(),
+        },
+        now + Duration::from_secs(1),
+        MAX,
+    );
+    assert!(step.actions.is_empty());
+    assert_eq!(machine.failures(), 1);
+    assert!(machine.retry().is_some());
+}
+
+#[test]
+fn late_answers_of_an_abandoned_attempt_are_ignored() {
+    let (mut machine, now) = wanting();
+    machine.handle(FeedEvent::Connected, now, MAX);
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    refused(&mut machine, now);
+    assert_eq!(machine.failures(), 0);
+}

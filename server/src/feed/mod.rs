@@ -1,0 +1,400 @@
+//! The feed watchdog's async shell: one task that owns the ticker connection, feeds the pure
+//! [`machine::FeedMachine`] with what happens (frames, closes, deadlines, tokens, trading
+//! hours) and carries out its actions. Ticks are relayed to browsers on `/ws/market`.
+
+pub mod instruments;
+pub mod link;
+pub mod machine;
+pub mod quality;
+pub mod relay;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::future::BoxFuture;
+use marketwarden_core::{FeedHealth, FeedState, InstrumentHealth};
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::TickerCredentials;
+use crate::calendar::CalendarStore;
+use crate::clock::Clock;
+use crate::kite::packet::{ClientRequest, Mode, Tick};
+use crate::kite::ticker::{TickerConnectError, TickerEvent};
+use instruments::{Instrument, mode_name};
+use link::{TickerConnector, TickerLink};
+use machine::{FeedAction, FeedEvent, FeedMachine, FeedSettings, FeedTransition};
+use quality::QualityMeter;
+
+/// The longest the watchdog sleeps without looking at the clocks again, so a jump of the wall
+/// clock is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Browsers that fall this many tick frames behind are dropped.
+pub const RELAY_BACKLOG: usize = 64;
+
+/// How the watchdog is set up.
+#[derive(Clone, Debug)]
+pub struct FeedConfig {
+    pub settings: FeedSettings,
+    /// How long before pre-open the feed connects.
+    pub pre_open_lead: Duration,
+    /// What to subscribe, restored after every reconnect.
+    pub instruments: Vec<Instrument>,
+    /// How long a connection attempt (handshake and subscriptions) may take.
+    pub connect_timeout: Duration,
+}
+
+/// Who to tell when the ticker refuses a token (the auth machine).
+pub type RejectionSink = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// A uniform draw in [0, 1], for the backoff's jitter.
+pub type JitterSource = Box<dyn FnMut() -> f64 + Send>;
+
+struct Status {
+    machine: FeedMachine,
+    quality: QualityMeter,
+    /// (trading hours, healthy) as last given to the quality meter.
+    last_observed: Option<(bool, bool)>,
+    last_tick: HashMap<u32, Instant>,
+}
+
+/// The feed watchdog; shared as `Arc<FeedService>`.
+pub struct FeedService {
+    config: FeedConfig,
+    connector: Arc<dyn TickerConnector>,
+    clock: Arc<dyn Clock>,
+    calendar: Arc<CalendarStore>,
+    status: Mutex<Status>,
+    relay: broadcast::Sender<Arc<str>>,
+}
+
+impl FeedService {
+    pub fn new(
+        config: FeedConfig,
+        connector: Arc<dyn TickerConnector>,
+        clock: Arc<dyn Clock>,
+        calendar: Arc<CalendarStore>,
+    ) -> Arc<Self> {
+        let machine = FeedMachine::new(config.settings);
+        Arc::new(Self {
+            config,
+            connector,
+            clock,
+            calendar,
+            status: Mutex::new(Status {
+                machine,
+                quality: QualityMeter::default(),
+                last_observed: None,
+                last_tick: HashMap::new(),
+            }),
+            relay: broadcast::channel(RELAY_BACKLOG).0,
+        })
+    }
+
+    /// Tick frames as JSON text, for `/ws/market`.
+    pub fn subscribe_ticks(&self) -> broadcast::Receiver<Arc<str>> {
+        self.relay.subscribe()
+    }
+
+    /// The `feed` object of the health API.
+    pub fn health(&self) -> FeedHealth {
+        let now = Instant::now();
+        let status = self.lock();
+        let machine = &status.machine;
+        let seconds_ago = |at: Instant| now.saturating_duration_since(at).as_secs_f64();
+        let retry = machine.retry();
+        FeedHealth {
+            is_healthy: machine.is_healthy(),
+            last_tick_seconds_ago: machine.last_frame_at().map(seconds_ago),
+            connection_quality: status.quality.quality(now),
+            reconnect_attempt: machine.failures(),
+            next_retry_at: retry.map(|(at, _)| self.wall_time_of(at, now)),
+            backoff_seconds: retry.map(|(_, wait)| wait.as_secs_f64()),
+            reconnects: machine.reconnects(),
+            stale_threshold_seconds: machine.settings().stale_threshold.as_secs_f64(),
+            instruments: self
+                .config
+                .instruments
+                .iter()
+                .map(|instrument| InstrumentHealth {
+                    instrument_token: instrument.token,
+                    name: instrument.name.clone(),
+                    mode: mode_name(instrument.mode).into(),
+                    last_tick_seconds_ago: status
+                        .last_tick
+                        .get(&instrument.token)
+                        .copied()
+                        .map(seconds_ago),
+                })
+                .collect(),
+            reason: machine.reason().to_string(),
+            ..FeedHealth::in_state(machine.state())
+        }
+    }
+
+    /// Runs the watchdog until `shutdown`: connects in trading hours with the token from
+    /// `credentials`, replaces silent connections, backs off on failures, tells `on_rejected`
+    /// when the ticker refuses a token.
+    pub async fn run(
+        self: Arc<Self>,
+        mut credentials: watch::Receiver<Option<TickerCredentials>>,
+        on_rejected: RejectionSink,
+        mut jitter: JitterSource,
+        shutdown: CancellationToken,
+    ) {
+        let settings = self.config.settings;
+        tracing::info!(
+            stale_threshold_s = settings.stale_threshold.as_secs_f64(),
+            reconnect_delay_s = settings.reconnect_delay.as_secs_f64(),
+            max_reconnects = settings.max_reconnects,
+            instruments = self.config.instruments.len(),
+            "Feed Watchdog started"
+        );
+        let mut link: Option<Box<dyn TickerLink>> = None;
+        let mut attempt: Option<Attempt> = None;
+        let mut current = credentials.borrow_and_update().clone();
+        let generation = current.as_ref().map(|c| c.generation);
+        self.step(FeedEvent::Credentials { generation }, &mut jitter);
+        loop {
+            let now = Instant::now();
+            let (window_open, window_change) = self.market_window();
+            let actions = self.step(FeedEvent::MarketWindow { open: window_open }, &mut jitter);
+            self.carry_out(actions, &current, &mut link, &mut attempt, &on_rejected);
+            let machine_deadline = self.lock().machine.next_deadline();
+            let window_deadline = window_change.map(|at| self.instant_of(at, now));
+            let deadline = [machine_deadline, window_deadline, Some(now + MAX_SLEEP)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now + MAX_SLEEP);
+            let event = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                changed = credentials.changed() => {
+                    if changed.is_err() {
+                        // The auth machine is gone: nothing more to connect with.
+                        current = None;
+                    } else {
+                        current = credentials.borrow_and_update().clone();
+                    }
+                    FeedEvent::Credentials { generation: current.as_ref().map(|c| c.generation) }
+                }
+                result = finish(&mut attempt) => {
+                    attempt = None;
+                    match result {
+                        Ok(opened) => {
+                            link = Some(opened);
+                            FeedEvent::Connected
+                        }
+                        Err(error) => FeedEvent::ConnectFailed {
+                            auth: error.is_auth_failure(),
+                            reason: error.to_string(),
+                        },
+                    }
+                }
+                event = next_from(&mut link) => match event {
+                    TickerEvent::Ticks(ticks) => {
+                        self.relay_ticks(&ticks);
+                        FeedEvent::Frame
+                    }
+                    TickerEvent::Closed { code } => {
+                        link = None;
+                        let reason = match code {
+                            Some(code) => format!("closed by the ticker with code {code}"),
+                            None => "the connection broke".to_string(),
+                        };
+                        FeedEvent::Closed { reason }
+                    }
+                    TickerEvent::Malformed(error) => {
+                        tracing::warn!(%error, "a malformed ticker frame was skipped");
+                        FeedEvent::Frame
+                    }
+                    TickerEvent::Text(frame) => {
+                        tracing::info!(?frame, "ticker message");
+                        FeedEvent::Frame
+                    }
+                    TickerEvent::Heartbeat | TickerEvent::UnknownText(_) => FeedEvent::Frame,
+                },
+                () = sleep_until(deadline) => FeedEvent::Tick,
+            };
+            let actions = self.step(event, &mut jitter);
+            self.carry_out(actions, &current, &mut link, &mut attempt, &on_rejected);
+        }
+        tracing::info!("Feed Watchdog stopped");
+    }
+
+    /// Feeds one event to the machine; logs a change of state and records the quality.
+    fn step(&self, event: FeedEvent, jitter: &mut JitterSource) -> Vec<FeedAction> {
+        let now = Instant::now();
+        let trading = self.market_window().0;
+        let mut status = self.lock();
+        let step = status.machine.handle(event, now, jitter());
+        let observed = (trading, status.machine.is_healthy());
+        if status.last_observed != Some(observed) {
+            status.last_observed = Some(observed);
+            status.quality.record(now, observed.0, observed.1);
+        }
+        drop(status);
+        log_transition(step.transition.as_ref());
+        step.actions
+    }
+
+    fn carry_out(
+        &self,
+        actions: Vec<FeedAction>,
+        current: &Option<TickerCredentials>,
+        link: &mut Option<Box<dyn TickerLink>>,
+        attempt: &mut Option<Attempt>,
+        on_rejected: &RejectionSink,
+    ) {
+        for action in actions {
+            match action {
+                FeedAction::Disconnect => {
+                    *link = None;
+                    *attempt = None;
+                }
+                FeedAction::Connect { generation } => {
+                    let Some(credentials) = current
+                        .clone()
+                        .filter(|credentials| credentials.generation == generation)
+                    else {
+                        continue;
+                    };
+                    *attempt = Some(self.open(credentials));
+                }
+                FeedAction::ReportAuthRejected { generation } => {
+                    tracing::warn!("the ticker refused the access token (403)");
+                    on_rejected(generation);
+                }
+            }
+        }
+    }
+
+    /// A connection attempt: the handshake, then the subscriptions and their modes.
+    fn open(&self, credentials: TickerCredentials) -> Attempt {
+        let connector = self.connector.clone();
+        let instruments = self.config.instruments.clone();
+        let timeout = self.config.connect_timeout;
+        Box::pin(async move {
+            let opening = async {
+                let mut link = connector.connect(&credentials).await?;
+                let tokens: Vec<u32> = instruments.iter().map(|i| i.token).collect();
+                link.send(&ClientRequest::Subscribe(tokens)).await?;
+                for mode in [Mode::Ltp, Mode::Quote, Mode::Full] {
+                    let tokens: Vec<u32> = instruments
+                        .iter()
+                        .filter(|i| i.mode == mode)
+                        .map(|i| i.token)
+                        .collect();
+                    if !tokens.is_empty() {
+                        link.send(&ClientRequest::SetMode(mode, tokens)).await?;
+                    }
+                }
+                Ok(link)
+            };
+            match tokio::time::timeout(timeout, opening).await {
+                Ok(result) => result,
+                Err(_) => Err(TickerConnectError::Transport(format!(
+                    "no connection within {:.1} s",
+                    timeout.as_secs_f64()
+                ))),
+            }
+        })
+    }
+
+    fn relay_ticks(&self, ticks: &[Tick]) {
+        let now = Instant::now();
+        {
+            let mut status = self.lock();
+            for tick in ticks {
+                status.last_tick.insert(tick.instrument_token, now);
+            }
+        }
+        if self.relay.receiver_count() == 0 {
+            return;
+        }
+        let names: HashMap<u32, &str> = self
+            .config
+            .instruments
+            .iter()
+            .map(|i| (i.token, i.name.as_str()))
+            .collect();
+        let frame = relay::ticks_json(ticks, &names);
+        // No receiver, or all lagging: neither slows the feed.
+        let _ = self.relay.send(frame.into());
+    }
+
+    /// Whether the feed is wanted now, and when that changes.
+    fn market_window(&self) -> (bool, Option<DateTime<Utc>>) {
+        let lead = TimeDelta::from_std(self.config.pre_open_lead).unwrap_or(TimeDelta::zero());
+        window::market_window(&self.calendar.current().calendar, self.clock.now(), lead)
+    }
+
+    /// The tokio instant of wall-clock instant `at`.
+    fn instant_of(&self, at: DateTime<Utc>, now: Instant) -> Instant {
+        let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        now + wait
+    }
+
+    /// The wall-clock instant of tokio instant `at`.
+    fn wall_time_of(&self, at: Instant, now: Instant) -> DateTime<Utc> {
+        let ahead = TimeDelta::from_std(at.saturating_duration_since(now)).unwrap_or_default();
+        self.clock.now() + ahead
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+type Attempt = BoxFuture<'static, Result<Box<dyn TickerLink>, TickerConnectError>>;
+
+async fn finish(attempt: &mut Option<Attempt>) -> Result<Box<dyn TickerLink>, TickerConnectError> {
+    match attempt {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_from(link: &mut Option<Box<dyn TickerLink>>) -> TickerEvent {
+    match link {
+        Some(link) => link.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_transition(transition: Option<&FeedTransition>) {
+    let Some(transition) = transition else {
+        return;
+    };
+    let to = state_label(transition.to);
+    let from = state_label(transition.from);
+    match transition.to {
+        FeedState::Stale | FeedState::Error => {
+            tracing::warn!(from, reason = %transition.reason, "FEED STATE: {to}");
+        }
+        _ => tracing::info!(from, reason = %transition.reason, "FEED STATE: {to}"),
+    }
+}
+
+/// `CONNECTED`, `CONNECTING`, `STALE`, `DISCONNECTED`, `ERROR`.
+pub fn state_label(state: FeedState) -> &'static str {
+    match state {
+        FeedState::Connected => "CONNECTED",
+        FeedState::Connecting => "CONNECTING",
+        FeedState::Stale => "STALE",
+        FeedState::Disconnected => "DISCONNECTED",
+        FeedState::Error => "ERROR",
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
