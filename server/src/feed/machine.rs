@@ -327,7 +327,7 @@ impl FeedMachine {
             if now >= last + self.settings.stale_threshold {
                 self.state = FeedState::Stale;
                 self.reason = format!(
-                    "no frame for {:.1} s: replacing the connection",
+                    "no frame for {:.3} s: replacing the connection",
                     now.duration_since(last).as_secs_f64()
                 );
                 self.link = Link::Idle;

@@ -97,7 +97,7 @@ fn stale_exactly_at_the_threshold_and_replaced_at_once() {
         ]
     );
     assert!(
-        machine.reason().starts_with("no frame for 10.0 s"),
+        machine.reason().starts_with("no frame for 10.000 s"),
         "{}",
         machine.reason()
     );

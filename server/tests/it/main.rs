@@ -3,6 +3,7 @@
 mod auth;
 mod binary;
 mod crash;
+mod feed;
 mod http;
 mod kite_rest;
 mod kite_ticker;

@@ -1,0 +1,300 @@
+//! The feed watchdog against the simulator over real sockets: every fault the simulator can
+//! inject, each ending CONNECTED with ticks flowing again. Thresholds are scaled down (300 ms
+//! stale, 100 ms first backoff) so real time stays short; the exact timings are proven with a
+//! paused clock in the unit tests.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use marketwarden_core::{FeedHealth, FeedState};
+use marketwarden_server::auth::TickerCredentials;
+use marketwarden_server::calendar::CalendarStore;
+use marketwarden_server::feed::instruments::parse_instruments;
+use marketwarden_server::feed::link::KiteTicker;
+use marketwarden_server::feed::machine::FeedSettings;
+use marketwarden_server::feed::{FeedConfig, FeedService};
+use marketwarden_server::kite::Secret;
+use marketwarden_server::sim::{Faults, SimConfig};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{self, Sim, start_sim_with};
+
+const STALE: Duration = Duration::from_millis(300);
+
+struct Watchdog {
+    sim: Sim,
+    feed: Arc<FeedService>,
+    credentials: watch::Sender<Option<TickerCredentials>>,
+    rejected: Arc<Mutex<Vec<u64>>>,
+    browser: broadcast::Receiver<Arc<str>>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Monday 2026-11-30, 10:00 IST: the market trades, and the simulator ticks every 50 ms.
+async fn start() -> Watchdog {
+    let now = support::morning() + chrono::TimeDelta::minutes(75);
+    let config = SimConfig {
+        tick_interval: Duration::from_millis(50),
+        ..SimConfig::default()
+    };
+    let sim = start_sim_with(config, now).await;
+    let token = support::access_token(&sim.base).await;
+    let feed = FeedService::new(
+        FeedConfig {
+            settings: FeedSettings {
+                stale_threshold: STALE,
+                reconnect_delay: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(400),
+                max_reconnects: 3,
+            },
+            pre_open_lead: Duration::from_secs(300),
+            instruments: parse_instruments("256265:full,738561:quote").unwrap(),
+            connect_timeout: Duration::from_secs(1),
+        },
+        Arc::new(KiteTicker {
+            url: sim.base.replace("http", "ws"),
+        }),
+        Arc::new(sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+    );
+    let (credentials, receiver) = watch::channel(Some(TickerCredentials {
+        api_key: SimConfig::default().api_key,
+        access_token: token,
+        generation: 1,
+    }));
+    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let sink = rejected.clone();
+    let shutdown = CancellationToken::new();
+    let browser = feed.subscribe_ticks();
+    tokio::spawn(feed.clone().run(
+        receiver,
+        Arc::new(move |generation| sink.lock().unwrap().push(generation)),
+        Box::new(|| 1.0),
+        shutdown.clone(),
+    ));
+    let mut watchdog = Watchdog {
+        sim,
+        feed,
+        credentials,
+        rejected,
+        browser,
+        shutdown,
+    };
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+    watchdog
+}
+
+impl Watchdog {
+    /// Waits (at most 5 s) for `state`; returns the health answer then.
+    async fn until(&mut self, state: FeedState) -> FeedHealth {
+        self.until_health(|health| health.state == state).await
+    }
+
+    async fn until_health(&mut self, mut done: impl FnMut(&FeedHealth) -> bool) -> FeedHealth {
+        let started = Instant::now();
+        loop {
+            let health = self.feed.health();
+            if done(&health) {
+                return health;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "gave up waiting: {health:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Ticks reach the browser relay again (within 2 s).
+    async fn ticks_flow(&mut self) {
+        // Frames already queued may predate the event under test.
+        while self.browser.try_recv().is_ok() {}
+        let frame = tokio::time::timeout(Duration::from_secs(2), self.browser.recv())
+            .await
+            .expect("ticks within 2 s")
+            .expect("a tick frame");
+        assert!(frame.contains(r#""type":"ticks""#), "{frame}");
+        assert!(frame.contains("NIFTY 50"), "{frame}");
+    }
+
+    fn faults(&self, faults: Faults) {
+        self.sim.sim.set_faults(faults);
+    }
+
+    fn heal(&self) {
+        self.sim.sim.set_faults(Faults::default());
+    }
+}
+
+#[tokio::test]
+async fn a_stall_is_detected_at_the_threshold_and_the_feed_comes_back() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let stale = watchdog.until(FeedState::Stale).await;
+    // "no frame for 0.301 s": the watchdog's own measure from the last frame to detection.
+    let silent: f64 = stale
+        .reason
+        .strip_prefix("no frame for ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|seconds| seconds.parse().ok())
+        .expect("the silence in the reason");
+    let latency_ms = (silent - STALE.as_secs_f64()) * 1000.0;
+    eprintln!("stall detected {latency_ms:.1} ms after the threshold");
+    assert!(latency_ms >= 0.0 && latency_ms <= 50.0, "{latency_ms} ms");
+    watchdog.heal();
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+    assert!(watchdog.feed.health().reconnects >= 1);
+}
+
+#[tokio::test]
+async fn heartbeats_alone_keep_the_socket_up_while_instruments_age() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        heartbeats_only: true,
+        ..Faults::default()
+    });
+    let health = watchdog
+        .until_health(|health| {
+            health.instruments[0]
+                .last_tick_seconds_ago
+                .is_some_and(|age| age > STALE.as_secs_f64() * 2.0)
+        })
+        .await;
+    assert_eq!(health.state, FeedState::Connected, "the socket is alive");
+    assert!(health.last_tick_seconds_ago.unwrap() < STALE.as_secs_f64());
+    assert_eq!(health.reconnects, 0);
+    watchdog.heal();
+    watchdog.ticks_flow().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_replaced() {
+    let mut watchdog = start().await;
+    // Let it live past the threshold, so the drop is not taken for flapping.
+    tokio::time::sleep(STALE).await;
+    watchdog.sim.sim.drop_connections();
+    let health = watchdog
+        .until_health(|health| health.reconnects == 1 && health.state == FeedState::Connected)
+        .await;
+    assert_eq!(health.reconnect_attempt, 0);
+    watchdog.ticks_flow().await;
+}
+
+#[tokio::test]
+async fn refused_connections_back_off_to_error_and_recover_within_the_pending_step() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    watchdog.sim.sim.drop_connections();
+    let error = watchdog.until(FeedState::Error).await;
+    assert_eq!(error.reconnect_attempt, 3);
+    assert!(error.reason.contains("503"), "{}", error.reason);
+    // Heal right after a failure: the pending step is the whole cap.
+    let failures = error.reconnect_attempt;
+    let next = watchdog
+        .until_health(|health| health.reconnect_attempt > failures)
+        .await;
+    let pending = Duration::from_secs_f64(next.backoff_seconds.expect("a pending retry"));
+    let healed = Instant::now();
+    watchdog.heal();
+    watchdog.until(FeedState::Connected).await;
+    let recovery = healed.elapsed();
+    eprintln!(
+        "recovered {:.0} ms after healing, pending step {:.0} ms",
+        recovery.as_secs_f64() * 1000.0,
+        pending.as_secs_f64() * 1000.0
+    );
+    assert!(
+        recovery <= pending + Duration::from_millis(200),
+        "{recovery:?}"
+    );
+    watchdog.ticks_flow().await;
+}
+
+#[tokio::test]
+async fn a_403_waits_for_a_new_token_and_connects_with_it_at_once() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        forbid_upgrades: true,
+        ..Faults::default()
+    });
+    tokio::time::sleep(STALE).await;
+    watchdog.sim.sim.drop_connections();
+    let waiting = watchdog
+        .until_health(|health| health.reason.contains("waiting for a new"))
+        .await;
+    assert_eq!(waiting.state, FeedState::Disconnected);
+    assert_eq!(*watchdog.rejected.lock().unwrap(), [1]);
+    // No retry with the refused token, however long it waits.
+    tokio::time::sleep(STALE * 3).await;
+    assert_eq!(
+        *watchdog.rejected.lock().unwrap(),
+        [1],
+        "one attempt per token"
+    );
+    watchdog.heal();
+    let token = support::access_token(&watchdog.sim.base).await;
+    watchdog.credentials.send_replace(Some(TickerCredentials {
+        api_key: SimConfig::default().api_key,
+        access_token: token,
+        generation: 2,
+    }));
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+}
+
+#[tokio::test]
+async fn a_hanging_handshake_times_out_and_is_retried() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        slow_upgrade_ms: 3_000,
+        ..Faults::default()
+    });
+    tokio::time::sleep(STALE).await;
+    watchdog.sim.sim.drop_connections();
+    let failed = watchdog
+        .until_health(|health| health.reconnect_attempt >= 1)
+        .await;
+    assert!(
+        failed.reason.contains("no connection within 1.0 s"),
+        "{}",
+        failed.reason
+    );
+    watchdog.heal();
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+}
+
+#[tokio::test]
+async fn rest_errors_do_not_touch_the_ticker() {
+    let mut watchdog = start().await;
+    watchdog.faults(Faults {
+        server_errors: true,
+        rate_limit_storm: false,
+        ..Faults::default()
+    });
+    let profile = support::client(&watchdog.sim.base)
+        .profile(&Secret::new("anything"))
+        .await;
+    assert!(profile.is_err(), "REST answers 503");
+    tokio::time::sleep(STALE * 2).await;
+    let health = watchdog.feed.health();
+    assert_eq!((health.state, health.reconnects), (FeedState::Connected, 0));
+    watchdog.ticks_flow().await;
+    watchdog.heal();
+}
