@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -31,7 +32,11 @@ pub async fn market_socket(State(state): State<AppState>, upgrade: WebSocketUpgr
     upgrade.on_upgrade(move |socket| relay(socket, ticks))
 }
 
-async fn relay(mut socket: WebSocket, mut ticks: broadcast::Receiver<Arc<str>>) {
+/// Pumps tick frames into one browser's socket until it closes, falls behind or stalls.
+async fn relay<S>(mut socket: S, mut ticks: broadcast::Receiver<Arc<str>>)
+where
+    S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     loop {
         tokio::select! {
             frame = ticks.recv() => match frame {
@@ -42,6 +47,7 @@ async fn relay(mut socket: WebSocket, mut ticks: broadcast::Receiver<Arc<str>>) 
                     )
                     .await;
                     if !matches!(sent, Ok(Ok(()))) {
+                        tracing::info!("a browser stopped taking ticks and was dropped");
                         return;
                     }
                 }
@@ -60,7 +66,7 @@ async fn relay(mut socket: WebSocket, mut ticks: broadcast::Receiver<Arc<str>>) 
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            incoming = socket.recv() => match incoming {
+            incoming = socket.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(_)) => {}
             },
@@ -93,6 +99,125 @@ pub fn ticks_json(ticks: &[Tick], names: &HashMap<u32, &str>) -> String {
 mod tests {
     use super::*;
     use crate::kite::packet::Ohlc;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A browser socket whose sends each take `delay` (forever when `None`); it never sends.
+    struct SlowBrowser {
+        delay: Option<std::time::Duration>,
+        sending: Option<Pin<Box<tokio::time::Sleep>>>,
+        received: Arc<std::sync::Mutex<Vec<Message>>>,
+    }
+
+    impl Sink<Message> for SlowBrowser {
+        type Error = axum::Error;
+        fn poll_ready(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            let Some(delay) = self.delay else {
+                return Poll::Pending;
+            };
+            let sending = self
+                .sending
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+            match sending.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.sending = None;
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        }
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.received.lock().unwrap().push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Stream for SlowBrowser {
+        type Item = Result<Message, axum::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    use std::future::Future;
+
+    fn browser(
+        delay: Option<std::time::Duration>,
+    ) -> (SlowBrowser, Arc<std::sync::Mutex<Vec<Message>>>) {
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        (
+            SlowBrowser {
+                delay,
+                sending: None,
+                received: received.clone(),
+            },
+            received,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_browser_that_falls_behind_is_closed_with_1013_and_the_feed_never_waits() {
+        let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
+        let (socket, received) = browser(Some(std::time::Duration::from_millis(100)));
+        let relay = tokio::spawn(relay(socket, ticks));
+        // The feed sends 1000 frames at once: it never blocks on the slow browser.
+        for n in 0..1000 {
+            let _ = feed.send(format!("frame {n}").into());
+        }
+        relay.await.unwrap();
+        let received = received.lock().unwrap();
+        let Some(Message::Close(Some(close))) = received.last() else {
+            panic!("closed: {:?}", received.last());
+        };
+        assert_eq!(close.code, TOO_SLOW);
+        assert!(received.len() < 10, "dropped early: {}", received.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_browser_that_stops_reading_is_dropped_after_the_send_timeout() {
+        let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
+        let (socket, _) = browser(None);
+        let started = tokio::time::Instant::now();
+        let relay = tokio::spawn(relay(socket, ticks));
+        feed.send("frame".into()).unwrap();
+        relay.await.unwrap();
+        assert_eq!(started.elapsed(), SEND_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_browser_that_keeps_up_gets_every_frame_in_order() {
+        let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
+        let (socket, received) = browser(Some(std::time::Duration::from_millis(1)));
+        let relay = tokio::spawn(relay(socket, ticks));
+        for n in 0..5 {
+            feed.send(format!("frame {n}").into()).unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(feed);
+        relay.await.unwrap();
+        let texts: Vec<String> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|message| match message {
+                Message::Text(text) => Some(text.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            ["frame 0", "frame 1", "frame 2", "frame 3", "frame 4"]
+        );
+    }
 
     #[test]
     fn ticks_become_rupees_with_names() {

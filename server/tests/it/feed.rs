@@ -301,3 +301,126 @@ async fn rest_errors_do_not_touch_the_ticker() {
     watchdog.ticks_flow().await;
     watchdog.heal();
 }
+
+/// The morning story end to end: no token, a login starts the feed; the token dies and the
+/// ticker refuses it, so auth asks for a login and the feed waits; a new login brings it back;
+/// an operator's `.env` edit swaps the token without a restart.
+#[tokio::test]
+async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
+    use marketwarden_core::AuthState;
+    use marketwarden_server::auth::broker::KiteBroker;
+    use marketwarden_server::auth::{AuthConfig, AuthService};
+
+    let now = support::morning() + chrono::TimeDelta::minutes(75);
+    let sim = start_sim_with(
+        SimConfig {
+            tick_interval: Duration::from_millis(50),
+            ..SimConfig::default()
+        },
+        now,
+    )
+    .await;
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    let shutdown = CancellationToken::new();
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key: SimConfig::default().api_key,
+            env_file: env_file.clone(),
+            expected_user_id: None,
+            environment_token: None,
+        },
+        Arc::new(KiteBroker::new(
+            support::client(&sim.base),
+            support::secret(),
+        )),
+        Arc::new(sim.clock.clone()),
+    );
+    auth.start(shutdown.clone()).await;
+    let feed = FeedService::new(
+        FeedConfig {
+            settings: FeedSettings {
+                stale_threshold: STALE,
+                reconnect_delay: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(400),
+                max_reconnects: 3,
+            },
+            pre_open_lead: Duration::from_secs(300),
+            instruments: parse_instruments("256265:full").unwrap(),
+            connect_timeout: Duration::from_secs(1),
+        },
+        Arc::new(KiteTicker {
+            url: sim.base.replace("http", "ws"),
+        }),
+        Arc::new(sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+    );
+    let reporter = auth.clone();
+    tokio::spawn(feed.clone().run(
+        auth.credentials(),
+        Arc::new(move |generation| reporter.report_ticker_rejected(generation)),
+        Box::new(|| 1.0),
+        shutdown.clone(),
+    ));
+    let mut watchdog = Watchdog {
+        browser: feed.subscribe_ticks(),
+        sim,
+        feed,
+        credentials: watch::channel(None).0,
+        rejected: Arc::new(Mutex::new(Vec::new())),
+        shutdown,
+    };
+    let waiting = watchdog
+        .until_health(|health| health.reason == "waiting for a Kite login")
+        .await;
+    assert_eq!(waiting.state, FeedState::Disconnected);
+
+    let sim_base = watchdog.sim.base.clone();
+    let log_in = || async {
+        let start = auth.begin_login();
+        let pairs = support::log_in(&sim_base, &[("state", &start.state)]).await;
+        auth.complete_login(&pairs, Some(&start.state))
+            .await
+            .expect("logged in");
+    };
+    log_in().await;
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+
+    // Kite flushes the token; the socket breaks and the ticker refuses the token.
+    tokio::time::sleep(STALE).await;
+    watchdog.sim.sim.expire_tokens_now();
+    watchdog.sim.sim.drop_connections();
+    let waiting = watchdog
+        .until_health(|health| health.reason.contains("waiting for a Kite login"))
+        .await;
+    assert_eq!(waiting.state, FeedState::Disconnected);
+    assert_eq!(auth.health().state, AuthState::Expired, "told at once");
+    // One login, and the feed comes back by itself.
+    watchdog.sim.clock.set(now + chrono::TimeDelta::seconds(1));
+    log_in().await;
+    watchdog.until(FeedState::Connected).await;
+    watchdog.ticks_flow().await;
+
+    // An operator pastes another token into .env: the feed moves to it without a restart.
+    let reconnects = watchdog.feed.health().reconnects;
+    let pasted = support::access_token(&watchdog.sim.base).await;
+    std::fs::write(
+        &env_file,
+        format!(
+            "ZERODHA_ACCESS_TOKEN={}\nZERODHA_ACCESS_TOKEN_ISSUED_AT=2026-11-30T10:00:05+05:30\n",
+            pasted.expose()
+        ),
+    )
+    .unwrap();
+    watchdog
+        .until_health(|health| {
+            health.reconnects > reconnects && health.state == FeedState::Connected
+        })
+        .await;
+    watchdog.ticks_flow().await;
+    assert_eq!(
+        auth.credentials().borrow().as_ref().unwrap().access_token,
+        pasted
+    );
+}
