@@ -495,6 +495,7 @@ async fn a_login_survives_a_restart_and_no_secret_is_ever_printed() {
     std::fs::write(&env_file, "# operator's file\nKEEP=me\n").unwrap();
     let mut first = Served::start(&env_file);
     first.wait_for_log("AUTH STATE: REQUIRED");
+    first.wait_for_log("Feed Watchdog started");
     let mut bodies = browser_login(&first.base).await;
     first.wait_for_log("access token saved");
     let mut logs = first.stop();

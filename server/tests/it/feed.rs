@@ -40,6 +40,7 @@ impl Drop for Watchdog {
 
 /// Monday 2026-11-30, 10:00 IST: the market trades, and the simulator ticks every 50 ms.
 async fn start() -> Watchdog {
+    support::capture_logs();
     let now = support::morning() + chrono::TimeDelta::minutes(75);
     let config = SimConfig {
         tick_interval: Duration::from_millis(50),
@@ -307,6 +308,7 @@ async fn rest_errors_do_not_touch_the_ticker() {
 /// an operator's `.env` edit swaps the token without a restart.
 #[tokio::test]
 async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
+    support::capture_logs();
     use marketwarden_core::AuthState;
     use marketwarden_server::auth::broker::KiteBroker;
     use marketwarden_server::auth::{AuthConfig, AuthService};
@@ -423,4 +425,12 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
         auth.credentials().borrow().as_ref().unwrap().access_token,
         pasted
     );
+    // Tokens went into every ticker handshake URL: none reached a log line (debug level).
+    let logs = support::captured_logs();
+    let tokens = watchdog.sim.sim.issued_tokens();
+    assert!(tokens.len() >= 3);
+    for token in tokens {
+        assert!(!logs.contains(&token), "a token in the logs");
+    }
+    assert!(logs.contains("FEED STATE: CONNECTED"));
 }
