@@ -434,3 +434,43 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
     }
     assert!(logs.contains("FEED STATE: CONNECTED"));
 }
+
+/// `/ws/market` on the real router: a browser's WebSocket receives the ticks, and the feed's
+/// health answer is served next to it.
+#[tokio::test]
+async fn browsers_get_ticks_on_ws_market() {
+    use futures_util::StreamExt;
+    use marketwarden_server::{AppState, app};
+
+    let watchdog = start().await;
+    let state = AppState {
+        feed: Some(watchdog.feed.clone()),
+        ..AppState::new(
+            "target/site",
+            Arc::new(watchdog.sim.clock.clone()),
+            Arc::new(CalendarStore::builtin()),
+        )
+    };
+    let base = support::serve(app(state)).await;
+    let health: serde_json::Value = reqwest::get(format!("{base}/api/system/health/feed"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["state"], "CONNECTED");
+    assert_eq!(health["instruments"][0]["name"], "NIFTY 50");
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws/market", base.replace("http", "ws")))
+            .await
+            .expect("upgraded");
+    let frame = tokio::time::timeout(Duration::from_secs(2), socket.next())
+        .await
+        .expect("a frame within 2 s")
+        .expect("open")
+        .expect("a message");
+    let text = frame.into_text().expect("text");
+    let json: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+    assert_eq!(json["type"], "ticks");
+    assert!(json["ticks"][0]["last_price"].as_f64().unwrap() > 0.0);
+}
