@@ -38,6 +38,28 @@ impl Drop for Watchdog {
     }
 }
 
+/// A watchdog on the simulator's ticker with the scaled-down thresholds, not yet running.
+fn scaled_feed(sim: &Sim, instruments: &str) -> Arc<FeedService> {
+    FeedService::new(
+        FeedConfig {
+            settings: FeedSettings {
+                stale_threshold: STALE,
+                reconnect_delay: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(400),
+                max_reconnects: 3,
+            },
+            pre_open_lead: Duration::from_secs(300),
+            instruments: parse_instruments(instruments).unwrap(),
+            connect_timeout: Duration::from_secs(1),
+        },
+        Arc::new(KiteTicker {
+            url: sim.base.replace("http", "ws"),
+        }),
+        Arc::new(sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+    )
+}
+
 /// Monday 2026-11-30, 10:00 IST: the market trades, and the simulator ticks every 50 ms.
 async fn start() -> Watchdog {
     support::capture_logs();
@@ -48,24 +70,7 @@ async fn start() -> Watchdog {
     };
     let sim = start_sim_with(config, now).await;
     let token = support::access_token(&sim.base).await;
-    let feed = FeedService::new(
-        FeedConfig {
-            settings: FeedSettings {
-                stale_threshold: STALE,
-                reconnect_delay: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(400),
-                max_reconnects: 3,
-            },
-            pre_open_lead: Duration::from_secs(300),
-            instruments: parse_instruments("256265:full,738561:quote").unwrap(),
-            connect_timeout: Duration::from_secs(1),
-        },
-        Arc::new(KiteTicker {
-            url: sim.base.replace("http", "ws"),
-        }),
-        Arc::new(sim.clock.clone()),
-        Arc::new(CalendarStore::builtin()),
-    );
+    let feed = scaled_feed(&sim, "256265:full,738561:quote");
     let (credentials, receiver) = watch::channel(Some(TickerCredentials {
         api_key: SimConfig::default().api_key,
         access_token: token,
@@ -339,24 +344,7 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
         Arc::new(sim.clock.clone()),
     );
     auth.start(shutdown.clone()).await;
-    let feed = FeedService::new(
-        FeedConfig {
-            settings: FeedSettings {
-                stale_threshold: STALE,
-                reconnect_delay: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(400),
-                max_reconnects: 3,
-            },
-            pre_open_lead: Duration::from_secs(300),
-            instruments: parse_instruments("256265:full").unwrap(),
-            connect_timeout: Duration::from_secs(1),
-        },
-        Arc::new(KiteTicker {
-            url: sim.base.replace("http", "ws"),
-        }),
-        Arc::new(sim.clock.clone()),
-        Arc::new(CalendarStore::builtin()),
-    );
+    let feed = scaled_feed(&sim, "256265:full");
     let reporter = auth.clone();
     tokio::spawn(feed.clone().run(
         auth.credentials(),
