@@ -73,6 +73,9 @@ pub struct AuthHealth {
     pub token_age_hours: Option<f64>,
     /// Verifications that failed in a row; reset by a success.
     pub consecutive_failures: u32,
+    /// Failed verifications and logins since the server started.
+    #[serde(default)]
+    pub failures_total: u64,
     /// When Kite last confirmed the token.
     pub last_verified_at: Option<DateTime<Utc>>,
     /// When the token stops being trusted: the earlier of Kite's 06:00 IST cut-off and the 20 h
@@ -96,6 +99,7 @@ impl AuthHealth {
             requires_login: state.requires_login(),
             token_age_hours: None,
             consecutive_failures: 0,
+            failures_total: 0,
             last_verified_at: None,
             expires_at: None,
             user_id: None,
@@ -125,6 +129,9 @@ pub struct FeedHealth {
     /// Connections opened again after the first one (after a drop, a stall or a failure).
     #[serde(default)]
     pub reconnects: u32,
+    /// Failed connection attempts since the server started.
+    #[serde(default)]
+    pub failures_total: u64,
     /// Seconds of silence after which an open connection counts as dead.
     #[serde(default)]
     pub stale_threshold_seconds: f64,
@@ -161,6 +168,7 @@ impl FeedHealth {
             next_retry_at: None,
             backoff_seconds: None,
             reconnects: 0,
+            failures_total: 0,
             stale_threshold_seconds: 0.0,
             instruments: Vec::new(),
             reason: String::new(),

@@ -26,6 +26,10 @@ Kite credentials (the environment or the --env-file, never flags):
   Without both key and secret, marketwarden uses its embedded simulated broker. The environment
   wins over the file, except for the access token, which the file holds.
 
+Operators:
+  MARKETWARDEN_ADMIN_TOKEN  when set, POST …/auth/verify, /auth/logout and …/feed/reconnect
+                            need `Authorization: Bearer <token>`; never logged
+
 Kite endpoints (default: Kite's own):
   KITE_API_ROOT        REST root, https://api.kite.trade
   KITE_LOGIN_URL       login page, https://kite.zerodha.com/connect/login
@@ -253,6 +257,8 @@ pub struct ServeSettings {
     pub kite_credentials: Option<(String, Secret)>,
     /// `ZERODHA_USER_ID`: when set, logins by other users are refused.
     pub expected_user_id: Option<String>,
+    /// `MARKETWARDEN_ADMIN_TOKEN`: when set, verify, logout and reconnect require it.
+    pub admin_token: Option<Secret>,
     pub feed: FeedConfig,
     /// Where Kite is: the real endpoints unless KITE_API_ROOT, KITE_LOGIN_URL or KITE_TICKER_URL
     /// say otherwise. Unused with the simulator, which serves its own.
@@ -369,6 +375,7 @@ impl ServeSettings {
             env_file: args.env_file,
             kite_credentials,
             expected_user_id: non_blank("ZERODHA_USER_ID"),
+            admin_token: non_blank("MARKETWARDEN_ADMIN_TOKEN").map(Secret::new),
             feed,
             kite_endpoints,
         })
@@ -624,6 +631,7 @@ mod tests {
             "FEED_PRE_OPEN_LEAD",
             "FEED_INSTRUMENTS",
             "--feed-instruments",
+            "MARKETWARDEN_ADMIN_TOKEN",
             "serve",
             "phase",
             "calendar",

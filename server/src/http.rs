@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use marketwarden_app::{App, SnapshotSource, shell};
@@ -22,7 +22,13 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .route("/api/system/health/market", get(market_health))
+        .route("/api/system/health", get(crate::health::health))
+        .route("/api/system/events", get(crate::health::events))
+        .route("/livez", get(crate::health::livez))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::health::metrics))
         .route("/api/system/health/feed", get(feed_health))
+        .route("/api/system/health/feed/reconnect", post(feed_reconnect))
         .route("/ws/market", get(crate::feed::relay::market_socket))
         .merge(crate::auth::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_snapshots.clone(), {
@@ -43,8 +49,30 @@ async fn market_health(State(state): State<AppState>) -> Json<MarketHealth> {
 
 /// `GET /api/system/health/feed`: the ticker connection.
 async fn feed_health(State(state): State<AppState>) -> Response {
+    match &state.reports.feed {
+        Some(feed) => Json(feed.report()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the feed watchdog is not running" })),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /api/system/health/feed/reconnect`: a new ticker connection now, skipping any backoff.
+async fn feed_reconnect(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(refused) = crate::admin::admin_guard(&state, &headers) {
+        return refused.into_response();
+    }
     match &state.feed {
-        Some(feed) => Json(feed.health()).into_response(),
+        Some(feed) => {
+            feed.request_reconnect();
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "requested": true })),
+            )
+                .into_response()
+        }
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "error": "the feed watchdog is not running" })),
@@ -54,12 +82,12 @@ async fn feed_health(State(state): State<AppState>) -> Response {
 }
 
 /// The market now, with the calendar in use and its load error, if any.
-fn market_snapshot(state: &AppState) -> MarketSnapshot {
+pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
     let current = state.calendar.current();
     let mut snapshot = MarketSnapshot::at(&current.calendar, state.clock.now());
     snapshot.market.calendar_error = current.error;
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
     snapshot.broker = state.broker;
-    snapshot.auth = state.auth.as_ref().map(|auth| auth.health());
+    snapshot.auth = state.reports.auth.as_ref().map(|auth| auth.report());
     snapshot
 }

@@ -3,12 +3,14 @@
 //! `main` reads the configuration, builds an [`AppState`] and calls [`run`]; tests build the
 //! router with [`app`] and call it directly.
 
+pub mod admin;
 pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod feed;
+pub mod health;
 mod html;
 mod http;
 pub mod kite;
@@ -29,6 +31,9 @@ use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 use crate::feed::FeedService;
+use crate::health::MachineReport;
+use crate::kite::Secret;
+use marketwarden_core::{AuthHealth, FeedHealth};
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -45,6 +50,34 @@ pub struct AppState {
     pub auth: Option<Arc<AuthService>>,
     /// The feed watchdog; `None` in tests that only need the market.
     pub feed: Option<Arc<FeedService>>,
+    /// Where the health surface reads the machines' states.
+    pub reports: Reports,
+    /// `MARKETWARDEN_ADMIN_TOKEN`: when set, state-changing endpoints require it.
+    pub admin_token: Option<Secret>,
+}
+
+/// The machines' states as the health surface reads them: the running machines, or fixed
+/// values in tests.
+#[derive(Clone, Default)]
+pub struct Reports {
+    pub auth: Option<Arc<dyn MachineReport<AuthHealth>>>,
+    pub feed: Option<Arc<dyn MachineReport<FeedHealth>>>,
+}
+
+impl AppState {
+    /// This state with the running auth machine: its routes, and its health report.
+    pub fn with_auth(mut self, auth: Arc<AuthService>) -> Self {
+        self.reports.auth = Some(auth.clone());
+        self.auth = Some(auth);
+        self
+    }
+
+    /// This state with the running feed watchdog: its routes, and its health report.
+    pub fn with_feed(mut self, feed: Arc<FeedService>) -> Self {
+        self.reports.feed = Some(feed.clone());
+        self.feed = Some(feed);
+        self
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -68,6 +101,8 @@ impl AppState {
             broker: BrokerKind::Simulated,
             auth: None,
             feed: None,
+            reports: Reports::default(),
+            admin_token: None,
         }
     }
 }

@@ -236,10 +236,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     tokio::spawn(reload_calendar_on_sighup(hangups, calendar.clone()));
     let state = AppState {
         broker: settings.broker,
-        auth: Some(auth),
-        feed: Some(feed),
+        admin_token: settings.admin_token.clone(),
         ..AppState::new(&site_root, clock, calendar)
-    };
+    }
+    .with_auth(auth)
+    .with_feed(feed);
     run(listener, state, shutdown)
         .await
         .context("server failed")?;

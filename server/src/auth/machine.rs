@@ -158,6 +158,7 @@ pub struct AuthMachine {
     /// The state to return to when an exchange fails.
     before_exchange: Option<AuthState>,
     consecutive_failures: u32,
+    failures_total: u64,
     last_verified_at: Option<DateTime<Utc>>,
     user_id: Option<String>,
     reason: String,
@@ -179,6 +180,7 @@ impl AuthMachine {
             verify_in_flight: false,
             before_exchange: None,
             consecutive_failures: 0,
+            failures_total: 0,
             last_verified_at: None,
             user_id: None,
             reason: "no access token yet: log in to Kite".into(),
@@ -229,6 +231,7 @@ impl AuthMachine {
             *self = Self {
                 token: Some(*token),
                 consecutive_failures: self.consecutive_failures,
+                failures_total: self.failures_total,
                 last_verified_at: self.last_verified_at,
                 ..Self::new()
             };
@@ -250,6 +253,7 @@ impl AuthMachine {
                 last_verified_at: Some(now),
                 reason: format!("logged in to Kite as {user_id}"),
                 user_id: Some(user_id),
+                failures_total: self.failures_total,
                 ..Self::new()
             };
             self.expire_if_due(now);
@@ -265,6 +269,7 @@ impl AuthMachine {
             AuthEvent::TokenMissing => {
                 *self = Self {
                     consecutive_failures: self.consecutive_failures,
+                    failures_total: self.failures_total,
                     last_verified_at: self.last_verified_at,
                     reason: "no access token in the .env file: log in to Kite".into(),
                     ..Self::new()
@@ -274,6 +279,7 @@ impl AuthMachine {
             AuthEvent::LoggedOut => {
                 *self = Self {
                     reason: "logged out".into(),
+                    failures_total: self.failures_total,
                     ..Self::new()
                 };
                 Vec::new()
@@ -300,7 +306,7 @@ impl AuthMachine {
                     return Vec::new();
                 }
                 self.verify_in_flight = false;
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.count_failure();
                 self.state = AuthState::Expired;
                 self.reason = format!("Kite refused the token: {reason}");
                 Vec::new()
@@ -310,7 +316,7 @@ impl AuthMachine {
                     return Vec::new();
                 }
                 self.verify_in_flight = false;
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.count_failure();
                 if self.confirmed {
                     // Kite accepted this token before; a network failure says nothing new.
                     return Vec::new();
@@ -332,7 +338,7 @@ impl AuthMachine {
                 Vec::new()
             }
             AuthEvent::ExchangeFailed { reason } => {
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.count_failure();
                 if let Some(before) = self.before_exchange.take() {
                     self.state = before;
                     self.reason = format!("the login failed: {reason}");
@@ -358,6 +364,11 @@ impl AuthMachine {
         vec![AuthAction::Verify {
             generation: token.generation,
         }]
+    }
+
+    fn count_failure(&mut self) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.failures_total = self.failures_total.saturating_add(1);
     }
 
     fn is_current(&self, generation: u64) -> bool {
@@ -395,6 +406,7 @@ impl AuthMachine {
         AuthHealth {
             token_age_hours: age_hours,
             consecutive_failures: self.consecutive_failures,
+            failures_total: self.failures_total,
             last_verified_at: self.last_verified_at,
             expires_at: self
                 .token

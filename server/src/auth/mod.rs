@@ -80,6 +80,8 @@ struct Inner {
     /// The issue-time line as last read or written, to tell an operator's new token (pasted
     /// without a new issue time) from ours.
     seen_issued_at: Option<String>,
+    /// The state last announced on `changes`.
+    published_state: std::cell::Cell<AuthState>,
 }
 
 /// The auth machine and everything around it; shared as `Arc<AuthService>`.
@@ -96,6 +98,8 @@ pub struct AuthService {
     file_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     credentials: watch::Sender<Option<TickerCredentials>>,
+    /// Counts changes of state, for live health pushes.
+    changes: watch::Sender<u64>,
 }
 
 /// Where a reload of `.env` comes from.
@@ -123,12 +127,14 @@ impl AuthService {
                 next_generation: 1,
                 retry: None,
                 seen_issued_at: None,
+                published_state: std::cell::Cell::new(AuthState::Required),
             }),
             logins: Mutex::new(PendingLogins::default()),
             verify_gate: tokio::sync::Mutex::new(None),
             file_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             credentials: watch::channel(None).0,
+            changes: watch::channel(0).0,
         })
     }
 
@@ -168,6 +174,11 @@ impl AuthService {
     /// The token the ticker should use; `None` while there is none or it is refused or expired.
     pub fn credentials(&self) -> watch::Receiver<Option<TickerCredentials>> {
         self.credentials.subscribe()
+    }
+
+    /// Ticks once per change of state (VALID, EXPIRED, …).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The ticker refused the token of `generation` at its handshake (HTTP 403).
@@ -611,6 +622,11 @@ impl AuthService {
     }
 
     fn publish(&self, inner: &Inner) {
+        let state = inner.machine.state();
+        if inner.published_state.get() != state {
+            inner.published_state.set(state);
+            self.changes.send_modify(|count| *count += 1);
+        }
         let credentials = match (&inner.token, inner.machine.token()) {
             (Some(token), Some(facts)) if inner.machine.token_is_usable() => {
                 Some(TickerCredentials {

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
 use crate::AppState;
+use crate::admin::admin_guard;
 
 /// The routes, for the app's router.
 pub fn routes() -> Router<AppState> {
@@ -58,8 +59,8 @@ async fn auth_health(State(state): State<AppState>) -> Result<Json<AuthHealth>, 
 
 /// `POST /api/system/health/auth/verify`.
 async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !same_origin(&headers) {
-        return cross_origin_refused();
+    if let Err(refused) = admin_guard(&state, &headers) {
+        return refused.into_response();
     }
     match service(&state) {
         Ok(auth) => Json(auth.verify().await).into_response(),
@@ -124,8 +125,8 @@ async fn callback(
 
 /// `POST /auth/logout`.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !same_origin(&headers) {
-        return cross_origin_refused();
+    if let Err(refused) = admin_guard(&state, &headers) {
+        return refused.into_response();
     }
     let auth = match service(&state) {
         Ok(auth) => auth,
@@ -137,31 +138,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
         invalidated_at_kite,
     })
     .into_response()
-}
-
-/// False when a browser sent the request from another site's page: its `Origin` names another
-/// host than the one it asked. Requests without `Origin` (curl, scripts) pass.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|origin| origin.split_once("://"))
-        .map(|(_, rest)| rest.trim_end_matches('/'));
-    matches!((origin_host, host), (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host))
-}
-
-fn cross_origin_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        Json(serde_json::json!({ "error": "cross-origin requests are refused" })),
-    )
-        .into_response()
 }
 
 /// The value of cookie `name`, from any `Cookie` header.
@@ -209,27 +185,6 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&headers, LOGIN_STATE_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
-    }
-
-    #[test]
-    fn only_same_origin_browser_posts_pass() {
-        let headers = |pairs: &[(header::HeaderName, &'static str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(name.clone(), HeaderValue::from_static(value));
-            }
-            map
-        };
-        assert!(same_origin(&headers(&[(header::HOST, "127.0.0.1:3000")])));
-        assert!(same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:3000"),
-            (header::ORIGIN, "http://127.0.0.1:3000"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:3000"),
-            (header::ORIGIN, "https://evil.example"),
-        ])));
-        assert!(!same_origin(&headers(&[(header::ORIGIN, "null")])));
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum FeedEvent {
     Closed { reason: String },
     /// Time passed: check the stale deadline and the retry time.
     Tick,
+    /// An operator asked for a new connection now (`POST …/feed/reconnect`).
+    ReconnectRequested,
 }
 
 /// What the shell must do.
@@ -114,6 +116,7 @@ pub struct FeedMachine {
     /// The generation the open connection or the attempt uses.
     link_generation: Option<u64>,
     failures: u32,
+    failures_total: u64,
     retry_at: Option<Instant>,
     backoff: Option<Duration>,
     last_frame_at: Option<Instant>,
@@ -133,6 +136,7 @@ impl FeedMachine {
             refused_generation: None,
             link_generation: None,
             failures: 0,
+            failures_total: 0,
             retry_at: None,
             backoff: None,
             last_frame_at: None,
@@ -152,6 +156,11 @@ impl FeedMachine {
     /// Failed attempts in a row.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// Failed attempts since the start (403s included).
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
     }
 
     /// Connections opened again after the first.
@@ -277,6 +286,7 @@ impl FeedMachine {
                 self.link = Link::Idle;
                 let generation = self.link_generation.take();
                 if auth {
+                    self.failures_total = self.failures_total.saturating_add(1);
                     self.refused_generation = generation;
                     self.retry_at = None;
                     self.backoff = None;
@@ -317,6 +327,22 @@ impl FeedMachine {
                 self.connect(now)
             }
             FeedEvent::Tick => self.on_time(now),
+            FeedEvent::ReconnectRequested => {
+                if !self.wants_connection() {
+                    return Vec::new();
+                }
+                let mut actions = Vec::new();
+                if self.link != Link::Idle {
+                    actions.push(FeedAction::Disconnect);
+                }
+                self.link = Link::Idle;
+                self.link_generation = None;
+                self.retry_at = None;
+                self.backoff = None;
+                self.reason = "reconnecting on request".into();
+                actions.extend(self.connect(now));
+                actions
+            }
         }
     }
 
@@ -399,6 +425,7 @@ impl FeedMachine {
 
     fn fail(&mut self, now: Instant, jitter: f64, reason: &str) {
         self.failures = self.failures.saturating_add(1);
+        self.failures_total = self.failures_total.saturating_add(1);
         let ceiling = backoff_ceiling(&self.settings, self.failures);
         let wait = jittered(ceiling, jitter);
         self.backoff = Some(wait);

@@ -334,3 +334,30 @@ fn late_answers_of_an_abandoned_attempt_are_ignored() {
     refused(&mut machine, now);
     assert_eq!(machine.failures(), 0);
 }
+
+#[test]
+fn a_requested_reconnect_replaces_the_link_and_skips_the_backoff() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(FeedEvent::ReconnectRequested, now, MAX);
+    assert_eq!(
+        step.actions,
+        [
+            FeedAction::Disconnect,
+            FeedAction::Connect { generation: 1 }
+        ]
+    );
+    assert_eq!(machine.state(), FeedState::Connecting);
+    refused(&mut machine, now);
+    assert!(machine.retry().is_some());
+    let step = machine.handle(FeedEvent::ReconnectRequested, now, MAX);
+    assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    assert_eq!(machine.failures_total(), 1);
+    // Outside trading hours a request does nothing.
+    machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    assert!(
+        machine
+            .handle(FeedEvent::ReconnectRequested, now, MAX)
+            .actions
+            .is_empty()
+    );
+}

@@ -71,6 +71,10 @@ pub struct FeedService {
     calendar: Arc<CalendarStore>,
     status: Mutex<Status>,
     relay: broadcast::Sender<Arc<str>>,
+    /// Counts changes of state, for live health pushes.
+    changes: watch::Sender<u64>,
+    /// An operator's request for a new connection.
+    reconnect: tokio::sync::Notify,
 }
 
 impl FeedService {
@@ -93,7 +97,20 @@ impl FeedService {
                 last_tick: HashMap::new(),
             }),
             relay: broadcast::channel(RELAY_BACKLOG).0,
+            changes: watch::channel(0).0,
+            reconnect: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Drops the connection and opens a new one now, skipping any backoff (in trading hours with
+    /// a usable token; otherwise nothing happens).
+    pub fn request_reconnect(&self) {
+        self.reconnect.notify_one();
+    }
+
+    /// Ticks once per change of state (CONNECTED, STALE, …).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Tick frames as JSON text, for `/ws/market`.
@@ -116,6 +133,7 @@ impl FeedService {
             next_retry_at: retry.map(|(at, _)| self.wall_time_of(at, now)),
             backoff_seconds: retry.map(|(_, wait)| wait.as_secs_f64()),
             reconnects: machine.reconnects(),
+            failures_total: machine.failures_total(),
             stale_threshold_seconds: machine.settings().stale_threshold.as_secs_f64(),
             instruments: self
                 .config
@@ -175,6 +193,7 @@ impl FeedService {
             let event = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                () = self.reconnect.notified() => FeedEvent::ReconnectRequested,
                 changed = credentials.changed() => {
                     if changed.is_err() {
                         // The auth machine is gone: nothing more to connect with.
@@ -240,6 +259,9 @@ impl FeedService {
             status.quality.record(now, observed.0, observed.1);
         }
         drop(status);
+        if step.transition.is_some() {
+            self.changes.send_modify(|count| *count += 1);
+        }
         log_transition(step.transition.as_ref());
         step.actions
     }

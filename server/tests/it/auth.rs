@@ -56,10 +56,8 @@ async fn start_at(now: DateTime<Utc>, env: Option<&str>) -> Server {
     let shutdown = CancellationToken::new();
     let auth = start_auth(&sim, env_file.clone(), &shutdown).await;
     let clock = Arc::new(sim.clock.clone());
-    let state = AppState {
-        auth: Some(auth.clone()),
-        ..AppState::new("target/site", clock, Arc::new(CalendarStore::builtin()))
-    };
+    let state = AppState::new("target/site", clock, Arc::new(CalendarStore::builtin()))
+        .with_auth(auth.clone());
     let serving = shutdown.clone();
     tokio::spawn(async move {
         axum::serve(listener, app(state))

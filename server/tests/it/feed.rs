@@ -431,14 +431,12 @@ async fn browsers_get_ticks_on_ws_market() {
     use marketwarden_server::{AppState, app};
 
     let watchdog = start().await;
-    let state = AppState {
-        feed: Some(watchdog.feed.clone()),
-        ..AppState::new(
-            "target/site",
-            Arc::new(watchdog.sim.clock.clone()),
-            Arc::new(CalendarStore::builtin()),
-        )
-    };
+    let state = AppState::new(
+        "target/site",
+        Arc::new(watchdog.sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+    )
+    .with_feed(watchdog.feed.clone());
     let base = support::serve(app(state)).await;
     let health: serde_json::Value = reqwest::get(format!("{base}/api/system/health/feed"))
         .await

@@ -1,0 +1,146 @@
+//! Who may change state: the endpoints that verify, log out or reconnect refuse requests a
+//! browser sends from another site's page, and, when `MARKETWARDEN_ADMIN_TOKEN` is set, require
+//! `Authorization: Bearer <token>`.
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Checks a state-changing request: 403 cross-origin, 401 without the admin token when one is
+/// configured.
+///
+/// # Errors
+///
+/// The refusal to send back.
+pub fn admin_guard(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+    if !same_origin(headers) {
+        return Err(Refusal::CrossOrigin);
+    }
+    if let Some(expected) = &state.admin_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.expose().as_bytes()))
+        {
+            return Err(Refusal::NeedsAdminToken);
+        }
+    }
+    Ok(())
+}
+
+/// Why a state-changing request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 403: a browser sent it from another site's page.
+    CrossOrigin,
+    /// 401: the admin token is configured and the request does not carry it.
+    NeedsAdminToken,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::CrossOrigin => (StatusCode::FORBIDDEN, "cross-origin requests are refused"),
+            Self::NeedsAdminToken => (
+                StatusCode::UNAUTHORIZED,
+                "this endpoint needs the admin token: Authorization: Bearer <MARKETWARDEN_ADMIN_TOKEN>",
+            ),
+        };
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if self == Self::NeedsAdminToken {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// False when a browser sent the request from another site's page: its `Origin` names another
+/// host than the one it asked. Requests without `Origin` (curl, scripts) pass.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    matches!((origin_host, host), (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host))
+}
+
+/// Compares without an early exit, so the time taken says nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::CalendarStore;
+    use crate::clock::SystemClock;
+    use crate::kite::Secret;
+    use std::sync::Arc;
+
+    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn only_same_origin_browser_posts_pass() {
+        assert!(same_origin(&headers(&[(header::HOST, "127.0.0.1:3000")])));
+        assert!(same_origin(&headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://127.0.0.1:3000"),
+        ])));
+        assert!(!same_origin(&headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "https://evil.example"),
+        ])));
+        assert!(!same_origin(&headers(&[(header::ORIGIN, "null")])));
+    }
+
+    #[test]
+    fn the_admin_token_is_required_when_set() {
+        let open = AppState::new(
+            "target/site",
+            Arc::new(SystemClock),
+            Arc::new(CalendarStore::builtin()),
+        );
+        let guarded = AppState {
+            admin_token: Some(Secret::new("s3cret")),
+            ..open.clone()
+        };
+        let none = headers(&[(header::HOST, "h")]);
+        let right = headers(&[
+            (header::HOST, "h"),
+            (header::AUTHORIZATION, "Bearer s3cret"),
+        ]);
+        let wrong = headers(&[(header::HOST, "h"), (header::AUTHORIZATION, "Bearer s3cre")]);
+        assert!(admin_guard(&open, &none).is_ok());
+        assert!(admin_guard(&guarded, &right).is_ok());
+        let refused = admin_guard(&guarded, &none).unwrap_err().into_response();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(admin_guard(&guarded, &wrong), Err(Refusal::NeedsAdminToken));
+        let cross = headers(&[
+            (header::HOST, "h"),
+            (header::ORIGIN, "https://evil.example"),
+            (header::AUTHORIZATION, "Bearer s3cret"),
+        ]);
+        assert_eq!(admin_guard(&guarded, &cross), Err(Refusal::CrossOrigin));
+    }
+}

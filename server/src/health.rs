@@ -1,0 +1,392 @@
+//! The health surface: `GET /api/system/health` (the whole answer), its live push
+//! (`/api/system/events`), the probes (`/livez`, `/readyz`) and `/metrics`.
+//!
+//! Every answer comes from in-memory state: no broker call, no lock held across an await. The
+//! machines are read through [`MachineReport`], so handler tests can fix any state.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use marketwarden_core::{
+    AuthHealth, AuthState, FeedHealth, FeedState, MarketPhase, PriorityStatus, SystemHealth,
+};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use std::sync::atomic::AtomicU64;
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::auth::AuthService;
+use crate::feed::FeedService;
+
+/// How often an idle event stream sends a keep-alive comment.
+pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A machine as the health surface sees it: its object now, and a signal per change of state.
+pub trait MachineReport<T>: Send + Sync {
+    fn report(&self) -> T;
+    fn changes(&self) -> watch::Receiver<u64>;
+}
+
+impl MachineReport<AuthHealth> for AuthService {
+    fn report(&self) -> AuthHealth {
+        self.health()
+    }
+    fn changes(&self) -> watch::Receiver<u64> {
+        AuthService::changes(self)
+    }
+}
+
+impl MachineReport<FeedHealth> for FeedService {
+    fn report(&self) -> FeedHealth {
+        self.health()
+    }
+    fn changes(&self) -> watch::Receiver<u64> {
+        FeedService::changes(self)
+    }
+}
+
+/// A report whose value the test sets; every `set` is a change.
+pub struct FixedReport<T> {
+    value: Mutex<T>,
+    changes: watch::Sender<u64>,
+}
+
+impl<T: Clone + Send> FixedReport<T> {
+    pub fn new(value: T) -> Arc<Self> {
+        Arc::new(Self {
+            value: Mutex::new(value),
+            changes: watch::channel(0).0,
+        })
+    }
+
+    pub fn set(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = value;
+        self.changes.send_modify(|count| *count += 1);
+    }
+}
+
+impl<T: Clone + Send> MachineReport<T> for FixedReport<T> {
+    fn report(&self) -> T {
+        self.value.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+/// The auth object when no auth machine runs (some tests): a login is required, and says why.
+fn auth_not_running() -> AuthHealth {
+    AuthHealth {
+        reason: "the auth machine is not running".into(),
+        ..AuthHealth::in_state(AuthState::Required)
+    }
+}
+
+/// The feed object when no watchdog runs (some tests).
+fn feed_not_running() -> FeedHealth {
+    FeedHealth {
+        reason: "the feed watchdog is not running".into(),
+        ..FeedHealth::in_state(FeedState::Disconnected)
+    }
+}
+
+/// The whole health answer now.
+pub fn system_health(state: &AppState) -> SystemHealth {
+    let snapshot = crate::http::market_snapshot(state);
+    let auth = state
+        .reports
+        .auth
+        .as_ref()
+        .map_or_else(auth_not_running, |auth| auth.report());
+    let feed = state
+        .reports
+        .feed
+        .as_ref()
+        .map_or_else(feed_not_running, |feed| feed.report());
+    SystemHealth::new(
+        snapshot.market,
+        auth,
+        feed,
+        snapshot.server_time,
+        state.broker,
+    )
+}
+
+/// `GET /api/system/health`: always 200, with the whole answer.
+pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
+    Json(system_health(&state))
+}
+
+/// `GET /livez`: the process serves. Never depends on the broker, the token or the feed.
+pub async fn livez() -> Response {
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(serde_json::json!({ "status": "ok" })),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    priority_status: PriorityStatus,
+    reason: String,
+}
+
+/// `GET /readyz`: 503 while a login is required or the feed is down in trading hours.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let health = system_health(&state);
+    let ready = health.priority_status == PriorityStatus::MarketSession;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        ready,
+        priority_status: health.priority_status,
+        reason: health.priority_message,
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// `GET /api/system/events`: Server-Sent Events, one `health` event with the whole answer at
+/// once and after every change of the market phase, the auth state or the feed state, and a
+/// keep-alive comment every 15 s.
+pub async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let auth = state.reports.auth.as_ref().map(|auth| auth.changes());
+    let feed = state.reports.feed.as_ref().map(|feed| feed.changes());
+    let stream = futures_util::stream::unfold(
+        (state, auth, feed, true),
+        |(state, mut auth, mut feed, first)| async move {
+            if !first {
+                let market_change = crate::http::market_snapshot(&state)
+                    .market
+                    .seconds_to_next_phase
+                    .map(|seconds| Duration::from_secs(seconds + 1));
+                tokio::select! {
+                    () = changed(&mut auth) => {}
+                    () = changed(&mut feed) => {}
+                    () = sleep_for(market_change) => {}
+                }
+            }
+            let health = system_health(&state);
+            let event = Event::default()
+                .event("health")
+                .json_data(&health)
+                .unwrap_or_else(|_| Event::default().comment("unencodable"));
+            Some((Ok(event), (state, auth, feed, false)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))
+}
+
+/// Resolves at the next change; never when there is no machine (or it is gone).
+async fn changed(changes: &mut Option<watch::Receiver<u64>>) {
+    match changes {
+        Some(receiver) => {
+            if receiver.changed().await.is_err() {
+                *changes = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_for(wait: Option<Duration>) {
+    match wait {
+        // The phase changes on the second: one second past it, the answer has moved on. A
+        // long wait is cut short so a calendar reload is seen within a minute.
+        Some(wait) => tokio::time::sleep(wait.min(Duration::from_secs(60))).await,
+        None => tokio::time::sleep(Duration::from_secs(60)).await,
+    }
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = metrics_text(&system_health(&state));
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+fn gauge_f64() -> Gauge<f64, AtomicU64> {
+    Gauge::default()
+}
+
+/// The metrics text for `health`.
+pub fn metrics_text(health: &SystemHealth) -> String {
+    let mut registry = Registry::with_prefix("marketwarden");
+
+    let phase = Family::<Labels, Gauge>::default();
+    for candidate in [
+        MarketPhase::PreOpen,
+        MarketPhase::AuctionFreeze,
+        MarketPhase::Live,
+        MarketPhase::Closed,
+    ] {
+        let on = i64::from(health.market.phase == candidate);
+        phase
+            .get_or_create(&vec![("phase", candidate.as_str())])
+            .set(on);
+    }
+    registry.register(
+        "market_phase",
+        "1 for the market phase now, 0 for the others",
+        phase,
+    );
+
+    let to_next = gauge_f64();
+    to_next.set(
+        health
+            .market
+            .seconds_to_next_phase
+            .map_or(-1.0, |seconds| seconds as f64),
+    );
+    registry.register(
+        "market_seconds_to_next_phase",
+        "Seconds until the next phase change (-1 when unknown)",
+        to_next,
+    );
+
+    let auth = Family::<Labels, Gauge>::default();
+    for (candidate, name) in [
+        (AuthState::Valid, "valid"),
+        (AuthState::Expired, "expired"),
+        (AuthState::Required, "required"),
+        (AuthState::Refreshing, "refreshing"),
+    ] {
+        let on = i64::from(health.auth.state == candidate);
+        auth.get_or_create(&vec![("state", name)]).set(on);
+    }
+    registry.register(
+        "auth_state",
+        "1 for the auth state now, 0 for the others",
+        auth,
+    );
+
+    let auth_failures = Gauge::<i64>::default();
+    auth_failures.set(i64::from(health.auth.consecutive_failures));
+    registry.register(
+        "auth_consecutive_failures",
+        "Token checks that failed in a row",
+        auth_failures,
+    );
+    let auth_failures_total = Counter::<u64>::default();
+    auth_failures_total.inc_by(health.auth.failures_total);
+    registry.register(
+        "auth_failures",
+        "Failed token checks and logins since the start",
+        auth_failures_total,
+    );
+    let expiry = gauge_f64();
+    expiry.set(
+        health
+            .auth
+            .expires_at
+            .map_or(0.0, |at| at.timestamp_millis() as f64 / 1000.0),
+    );
+    registry.register(
+        "auth_token_expiry_timestamp_seconds",
+        "When the token stops being trusted, Unix seconds (0 when unknown)",
+        expiry,
+    );
+
+    let feed = Family::<Labels, Gauge>::default();
+    for (candidate, name) in [
+        (FeedState::Connected, "CONNECTED"),
+        (FeedState::Connecting, "CONNECTING"),
+        (FeedState::Stale, "STALE"),
+        (FeedState::Disconnected, "DISCONNECTED"),
+        (FeedState::Error, "ERROR"),
+    ] {
+        let on = i64::from(health.feed.state == candidate);
+        feed.get_or_create(&vec![("state", name)]).set(on);
+    }
+    registry.register(
+        "feed_state",
+        "1 for the feed state now, 0 for the others",
+        feed,
+    );
+
+    let reconnects = Counter::<u64>::default();
+    reconnects.inc_by(u64::from(health.feed.reconnects));
+    registry.register(
+        "feed_reconnects",
+        "Ticker connections opened again since the start",
+        reconnects,
+    );
+    let feed_failures = Counter::<u64>::default();
+    feed_failures.inc_by(health.feed.failures_total);
+    registry.register(
+        "feed_connect_failures",
+        "Failed ticker connection attempts since the start",
+        feed_failures,
+    );
+    let attempt = Gauge::<i64>::default();
+    attempt.set(i64::from(health.feed.reconnect_attempt));
+    registry.register(
+        "feed_reconnect_attempt",
+        "Failed connection attempts in a row",
+        attempt,
+    );
+    let last_tick = gauge_f64();
+    last_tick.set(health.feed.last_tick_seconds_ago.map_or(0.0, |ago| {
+        health.server_time.timestamp_millis() as f64 / 1000.0 - ago
+    }));
+    registry.register(
+        "feed_last_tick_timestamp_seconds",
+        "When the last frame arrived, Unix seconds (0 when none)",
+        last_tick,
+    );
+    let quality = gauge_f64();
+    quality.set(health.feed.connection_quality);
+    registry.register(
+        "feed_connection_quality",
+        "Share of the last 15 minutes of trading time spent connected with fresh data",
+        quality,
+    );
+
+    let build = Info::new(vec![
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("broker", health.broker.as_str()),
+    ]);
+    registry.register("build", "The running build", build);
+
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut text, &registry);
+    text
+}
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

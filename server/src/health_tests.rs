@@ -1,0 +1,284 @@
+use super::*;
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{DateTime, TimeZone, Utc};
+use http_body_util::BodyExt;
+use marketwarden_core::priority;
+use tower::ServiceExt;
+
+use crate::calendar::CalendarStore;
+use crate::clock::Clock;
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Monday 2026-11-30 at `h:m` IST, or a Saturday.
+fn ist(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - chrono::TimeDelta::minutes(330)
+}
+
+const AUTH_STATES: [AuthState; 4] = [
+    AuthState::Valid,
+    AuthState::Expired,
+    AuthState::Required,
+    AuthState::Refreshing,
+];
+const FEED_STATES: [FeedState; 5] = [
+    FeedState::Connected,
+    FeedState::Connecting,
+    FeedState::Stale,
+    FeedState::Disconnected,
+    FeedState::Error,
+];
+
+fn instants() -> [(DateTime<Utc>, MarketPhase); 4] {
+    [
+        (ist(9, 3), MarketPhase::PreOpen),
+        (ist(9, 10), MarketPhase::AuctionFreeze),
+        (ist(10, 0), MarketPhase::Live),
+        (ist(10, 0) - chrono::TimeDelta::days(2), MarketPhase::Closed),
+    ]
+}
+
+struct Fixed {
+    state: AppState,
+    auth: Arc<FixedReport<AuthHealth>>,
+    feed: Arc<FixedReport<FeedHealth>>,
+}
+
+fn fixed(now: DateTime<Utc>, auth: AuthState, feed: FeedState) -> Fixed {
+    let auth = FixedReport::new(AuthHealth::in_state(auth));
+    let feed = FixedReport::new(FeedHealth::in_state(feed));
+    let mut state = AppState::new(
+        "target/site",
+        Arc::new(FixedClock(now)),
+        Arc::new(CalendarStore::builtin()),
+    );
+    state.reports.auth = Some(auth.clone());
+    state.reports.feed = Some(feed.clone());
+    Fixed { state, auth, feed }
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, String, Option<String>) {
+    let response = crate::app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap().to_string());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+        content_type,
+    )
+}
+
+#[tokio::test]
+async fn every_state_combination_answers_200_with_the_priority_rule() {
+    let mut seen = std::collections::HashSet::new();
+    for (now, phase) in instants() {
+        for auth in AUTH_STATES {
+            for feed in FEED_STATES {
+                let fixed = fixed(now, auth, feed);
+                let (status, body, _) = get(&fixed.state, "/api/system/health").await;
+                assert_eq!(status, StatusCode::OK);
+                let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let expected = priority(
+                    auth.requires_login(),
+                    feed == FeedState::Connected,
+                    phase.is_trading_hours(),
+                );
+                let wire = serde_json::to_value(expected).unwrap();
+                assert_eq!(json["priority_status"], wire, "{phase:?} {auth:?} {feed:?}");
+                assert_eq!(json["market"]["phase"], phase.as_str());
+                assert!(
+                    json["priority_message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty())
+                );
+                seen.insert(json["priority_status"].as_str().unwrap().to_string());
+
+                let (ready, body, _) = get(&fixed.state, "/readyz").await;
+                let ready_expected = expected == PriorityStatus::MarketSession;
+                assert_eq!(ready == StatusCode::OK, ready_expected, "{body}");
+                if !ready_expected {
+                    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+                    assert!(body.contains(r#""reason":"#), "{body}");
+                }
+                let (live, _, _) = get(&fixed.state, "/livez").await;
+                assert_eq!(live, StatusCode::OK, "livez never depends on the machines");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 3, "all three priorities occur: {seen:?}");
+}
+
+#[tokio::test]
+async fn the_health_answer_has_the_seed_shape() {
+    let fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let (_, body, content_type) = get(&fixed.state, "/api/system/health").await;
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for key in [
+        "priority_status",
+        "priority_message",
+        "market",
+        "auth",
+        "feed",
+        "server_time",
+        "broker",
+    ] {
+        assert!(json.get(key).is_some(), "no {key}: {body}");
+    }
+    for key in [
+        "phase",
+        "title",
+        "description",
+        "icon",
+        "is_trading_hours",
+        "seconds_to_next_phase",
+        "next_change_at",
+        "calendar_coverage_ends",
+    ] {
+        assert!(json["market"].get(key).is_some(), "no market.{key}");
+    }
+    for key in [
+        "state",
+        "is_valid",
+        "requires_login",
+        "token_age_hours",
+        "consecutive_failures",
+        "last_verified_at",
+    ] {
+        assert!(json["auth"].get(key).is_some(), "no auth.{key}");
+    }
+    for key in [
+        "state",
+        "is_healthy",
+        "last_tick_seconds_ago",
+        "connection_quality",
+        "reconnect_attempt",
+        "next_retry_at",
+    ] {
+        assert!(json["feed"].get(key).is_some(), "no feed.{key}");
+    }
+    assert_eq!(json["auth"]["state"], "valid", "lower case, as the seed");
+    assert_eq!(json["feed"]["state"], "CONNECTED");
+    assert_eq!(json["priority_status"], "MARKET_SESSION");
+    assert_eq!(json["broker"], "simulated");
+    assert_eq!(json["server_time"], "2026-11-30T04:30:00Z");
+}
+
+#[tokio::test]
+async fn without_machines_the_answer_still_comes_and_says_why() {
+    let state = AppState::new(
+        "target/site",
+        Arc::new(FixedClock(ist(10, 0))),
+        Arc::new(CalendarStore::builtin()),
+    );
+    let (status, body, _) = get(&state, "/api/system/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("the auth machine is not running"), "{body}");
+}
+
+#[tokio::test]
+async fn a_transition_reaches_an_event_stream_subscriber_at_once() {
+    let fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let response = crate::app(fixed.state.clone())
+        .oneshot(
+            Request::get("/api/system/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let mut next_event = async || -> String {
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
+                .await
+                .expect("an event in time")
+                .expect("open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+        text
+    };
+    let first = next_event().await;
+    assert!(first.starts_with("event: health\ndata: {"), "{first}");
+    assert!(
+        first.contains(r#""priority_status":"MARKET_SESSION""#),
+        "{first}"
+    );
+    fixed.auth.set(AuthHealth::in_state(AuthState::Expired));
+    let second = next_event().await;
+    assert!(
+        second.contains(r#""priority_status":"AUTH_REQUIRED""#),
+        "{second}"
+    );
+    fixed.auth.set(AuthHealth::in_state(AuthState::Valid));
+    fixed.feed.set(FeedHealth::in_state(FeedState::Stale));
+    let third = next_event().await;
+    assert!(third.contains(r#""priority_status""#), "{third}");
+}
+
+#[tokio::test]
+async fn metrics_name_every_state_and_counter() {
+    let fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let mut feed = FeedHealth::in_state(FeedState::Connected);
+    feed.reconnects = 3;
+    feed.failures_total = 7;
+    feed.last_tick_seconds_ago = Some(1.5);
+    fixed.feed.set(feed);
+    let mut auth = AuthHealth::in_state(AuthState::Valid);
+    auth.expires_at = Some(ist(10, 0) + chrono::TimeDelta::hours(20));
+    fixed.auth.set(auth);
+    let (status, text, content_type) = get(&fixed.state, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    for line in [
+        r#"marketwarden_market_phase{phase="LIVE"} 1"#,
+        r#"marketwarden_market_phase{phase="CLOSED"} 0"#,
+        r#"marketwarden_auth_state{state="valid"} 1"#,
+        r#"marketwarden_auth_state{state="expired"} 0"#,
+        r#"marketwarden_feed_state{state="CONNECTED"} 1"#,
+        r#"marketwarden_feed_state{state="ERROR"} 0"#,
+        "marketwarden_feed_reconnects_total 3",
+        "marketwarden_feed_connect_failures_total 7",
+        "marketwarden_auth_failures_total 0",
+        "marketwarden_auth_consecutive_failures 0",
+        "marketwarden_feed_last_tick_timestamp_seconds 1796012998.5",
+        "marketwarden_auth_token_expiry_timestamp_seconds 1796085000.0",
+        "marketwarden_market_seconds_to_next_phase 19800.0",
+        "# EOF",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"marketwarden_build_info{version=""#),
+        "{text}"
+    );
+}
