@@ -14,7 +14,9 @@ pub mod health;
 mod html;
 mod http;
 pub mod kite;
+pub mod market;
 pub mod sim;
+pub mod systemd;
 
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::sim::{self, SimConfig, Simulator};
-use marketwarden_server::{AppState, run};
+use marketwarden_server::{AppState, market, run, systemd};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -234,6 +234,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
     #[cfg(unix)]
     tokio::spawn(reload_calendar_on_sighup(hangups, calendar.clone()));
+    tokio::spawn(market::log_phase_changes(
+        calendar.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         broker: settings.broker,
         admin_token: settings.admin_token.clone(),
@@ -241,6 +246,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     .with_auth(auth)
     .with_feed(feed);
+    match systemd::notify("READY=1") {
+        Ok(true) => tracing::info!("told systemd the server is ready"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "cannot notify systemd"),
+    }
+    if let Some(interval) = systemd::watchdog_interval() {
+        tokio::spawn(systemd::keep_watchdog_fed(interval, shutdown.clone()));
+    }
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        let _ = systemd::notify("STOPPING=1");
+    });
     run(listener, state, shutdown)
         .await
         .context("server failed")?;

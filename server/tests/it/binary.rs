@@ -536,3 +536,45 @@ async fn a_login_survives_a_restart_and_no_secret_is_ever_printed() {
         }
     }
 }
+
+/// Under systemd (`Type=notify`): READY=1 once it serves, WATCHDOG=1 at half of WATCHDOG_USEC
+/// from its own loop, STOPPING=1 and exit 0 on SIGTERM.
+#[cfg(target_os = "linux")]
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let folder = tempfile::tempdir().unwrap();
+    let socket_path = folder.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut child = marketwarden()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let receive = || {
+        let mut buffer = [0u8; 256];
+        let length = socket.recv(&mut buffer).expect("a notification");
+        String::from_utf8_lossy(&buffer[..length]).into_owned()
+    };
+    assert_eq!(receive(), "READY=1");
+    assert_eq!(receive(), "WATCHDOG=1");
+    assert_eq!(receive(), "WATCHDOG=1");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut heard = receive();
+    while heard == "WATCHDOG=1" {
+        heard = receive();
+    }
+    assert_eq!(heard, "STOPPING=1");
+    assert!(child.wait().unwrap().success(), "exit 0");
+}

@@ -1,0 +1,102 @@
+//! Logs every change of the market phase (`MARKET PHASE: LIVE`), from the calendar's next
+//! phase change rather than by polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketwarden_core::{MarketHealth, MarketPhase};
+use tokio_util::sync::CancellationToken;
+
+use crate::calendar::CalendarStore;
+use crate::clock::Clock;
+
+/// The longest wait without looking again, so a calendar reload or a clock jump is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Logs the phase at start and at every change, until `shutdown`.
+pub async fn log_phase_changes(
+    calendar: Arc<CalendarStore>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) {
+    let mut last: Option<MarketPhase> = None;
+    loop {
+        let now = clock.now();
+        let market = MarketHealth::at(&calendar.current().calendar, now);
+        if last != Some(market.phase) {
+            tracing::info!(
+                title = %market.title,
+                next_phase = market.next_phase.map(MarketPhase::as_str),
+                next_change_at = market.next_change_at.map(|at| at.to_rfc3339()),
+                "MARKET PHASE: {}",
+                market.phase.as_str()
+            );
+            last = Some(market.phase);
+        }
+        // Wake just past the change, so the new phase is already in force.
+        let wait = market
+            .seconds_to_next_phase
+            .map_or(MAX_SLEEP, |seconds| {
+                Duration::from_millis(seconds * 1000 + 5)
+            })
+            .min(MAX_SLEEP);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::StartedClock;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_phase_change_is_logged_once_when_it_happens() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // 09:14:30 IST: the auction freeze ends in 30 s.
+        let start = Utc.with_ymd_and_hms(2026, 11, 30, 3, 44, 30).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(log_phase_changes(
+            Arc::new(CalendarStore::builtin()),
+            Arc::new(StartedClock::starting_at(start)),
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        let text = || String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text().matches("MARKET PHASE:").count(), 1, "{}", text());
+        assert!(text().contains("MARKET PHASE: AUCTION_FREEZE"));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert_eq!(
+            text().matches("MARKET PHASE: LIVE").count(),
+            1,
+            "{}",
+            text()
+        );
+        assert_eq!(text().matches("MARKET PHASE:").count(), 2);
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+}
