@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Load benchmark of GET /api/system/health: the real server (simulated broker, clock in LIVE)
+# against a bare axum handler returning a constant body of the same size, in the same run, with
+# `oha` at 64 connections. Goal: ≥ 0.8× the bare throughput and p99 < 5 ms.
+#
+#   cargo install oha --locked      # once (crates.io)
+#   server/benches/health_load.sh [DURATION]   # default 10s
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${1:-10s}"
+command -v oha >/dev/null || { echo "oha is not installed: cargo install oha --locked" >&2; exit 1; }
+cargo build --release --quiet --bin marketwarden --example bare_axum -p marketwarden-server
+
+logs="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
+./target/release/marketwarden serve --addr 127.0.0.1:0 --env-file "$logs/.env" \
+  --clock-start 2026-11-30T10:00:00+05:30 >"$logs/server.log" 2>&1 &
+./target/release/examples/bare_axum >"$logs/bare.log" 2>&1 &
+address_of() {
+  for _ in $(seq 100); do
+    if grep -qo 'listening on http://[^ ]*' "$1"; then
+      grep -o 'listening on http://[^ ]*' "$1" | head -1 | sed 's/listening on //'
+      return
+    fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; exit 1
+}
+server="$(address_of "$logs/server.log")"
+bare="$(address_of "$logs/bare.log")"
+
+measure() { # name url
+  oha --no-tui -c 64 -z "$duration" --output-format json "$2/api/system/health" >"$logs/$1.json"
+  python3 - "$1" "$logs/$1.json" <<'PY'
+import json, sys
+name, path = sys.argv[1], sys.argv[2]
+data = json.load(open(path))
+summary, percentiles = data["summary"], data["latencyPercentiles"]
+codes = data.get("statusCodeDistribution", {})
+print(f"{name:>12}: {summary['requestsPerSec']:9.0f} req/s  p50 {percentiles['p50']*1000:6.3f} ms"
+      f"  p99 {percentiles['p99']*1000:6.3f} ms  success {summary['successRate']*100:.1f}%  codes {codes}")
+PY
+}
+measure bare "$bare"
+measure health "$server"
+measure bare-again "$bare"
