@@ -755,3 +755,59 @@ async fn a_login_by_another_user_is_refused_when_a_user_id_is_set() {
     );
     shutdown.cancel();
 }
+
+/// Reads Server-Sent Events from `response` until one contains `needle` (at most 5 s).
+async fn sse_until(response: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if event.contains(needle) {
+                return event;
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event with {needle:?}"))
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn logins_and_logouts_are_pushed_to_event_subscribers() {
+    let server = start_at(morning(), None).await;
+    let mut events = server
+        .http
+        .get(format!("{}/api/system/events", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let first = sse_until(&mut events, "event: health").await;
+    assert!(
+        first.contains(r#""priority_status":"AUTH_REQUIRED""#),
+        "{first}"
+    );
+    let pushed = tokio::time::Instant::now();
+    server.log_in().await;
+    let valid = sse_until(&mut events, r#""state":"valid""#).await;
+    eprintln!("login pushed after {:?}", pushed.elapsed());
+    assert!(
+        valid.contains(r#""priority_status":"MARKET_SESSION""#),
+        "{valid}"
+    );
+    server
+        .send(server.http.post(format!("{}/auth/logout", server.base)))
+        .await;
+    let required = sse_until(&mut events, r#""state":"required""#).await;
+    assert!(required.contains("logged out"), "{required}");
+    let mut secrets = server.sim.sim.issued_tokens();
+    secrets.push(SimConfig::default().api_secret.expose().to_string());
+    for secret in secrets {
+        assert!(!valid.contains(&secret) && !required.contains(&secret));
+    }
+}
