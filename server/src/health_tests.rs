@@ -282,3 +282,43 @@ async fn metrics_name_every_state_and_counter() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn state_changing_endpoints_need_the_admin_token_when_set() {
+    let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    let post = |uri: &'static str, token: Option<&'static str>| {
+        let state = fixed.state.clone();
+        async move {
+            let mut request = Request::post(uri);
+            if let Some(token) = token {
+                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            crate::app(state)
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for uri in [
+        "/api/system/health/auth/verify",
+        "/auth/logout",
+        "/api/system/health/feed/reconnect",
+    ] {
+        assert_eq!(post(uri, None).await, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(
+            post(uri, Some("wrong")).await,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+        // With the token the guard lets it through (no machine runs here: 503).
+        assert_eq!(
+            post(uri, Some("s3cret")).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{uri}"
+        );
+    }
+    let (status, _, _) = get(&fixed.state, "/api/system/health").await;
+    assert_eq!(status, StatusCode::OK, "reading stays open");
+}

@@ -25,6 +25,8 @@ pub trait TickerLink: Send {
     ) -> BoxFuture<'a, Result<(), TickerConnectError>>;
     /// The next event; [`TickerEvent::Closed`] when the connection ended.
     fn next_event(&mut self) -> BoxFuture<'_, TickerEvent>;
+    /// Closes the connection cleanly (a close frame, then the TCP close).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
 /// Kite's ticker (or the simulator's) at a WebSocket root URL.
@@ -55,5 +57,9 @@ impl TickerLink for TickerConnection {
 
     fn next_event(&mut self) -> BoxFuture<'_, TickerEvent> {
         Box::pin(TickerConnection::next_event(self))
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(TickerConnection::close(*self))
     }
 }

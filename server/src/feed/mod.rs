@@ -244,6 +244,10 @@ impl FeedService {
             let actions = self.step(event, &mut jitter);
             self.carry_out(actions, &current, &mut link, &mut attempt, &on_rejected);
         }
+        if let Some(link) = link.take() {
+            // Shutting down: say goodbye to the ticker, but never hang the exit on it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), link.close()).await;
+        }
         tracing::info!("Feed Watchdog stopped");
     }
 

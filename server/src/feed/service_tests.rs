@@ -44,6 +44,10 @@ impl TickerLink for FakeLink {
                 .unwrap_or(TickerEvent::Closed { code: None })
         })
     }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 #[derive(Default)]

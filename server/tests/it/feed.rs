@@ -460,3 +460,18 @@ async fn browsers_get_ticks_on_ws_market() {
     assert_eq!(json["type"], "ticks");
     assert!(json["ticks"][0]["last_price"].as_f64().unwrap() > 0.0);
 }
+
+/// Shutdown closes the ticker connection cleanly.
+#[tokio::test]
+async fn shutdown_closes_the_ticker_connection() {
+    let watchdog = start().await;
+    assert_eq!(watchdog.sim.sim.open_connections(), 1);
+    watchdog.shutdown.cancel();
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while watchdog.sim.sim.open_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the simulator still holds the connection");
+}
