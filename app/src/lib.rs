@@ -10,6 +10,7 @@
 
 mod banner;
 mod browser_clock;
+pub mod status;
 
 use std::sync::Arc;
 

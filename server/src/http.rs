@@ -89,5 +89,6 @@ pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
     snapshot.broker = state.broker;
     snapshot.auth = state.reports.auth.as_ref().map(|auth| auth.report());
+    snapshot.feed = state.reports.feed.as_ref().map(|feed| feed.report());
     snapshot
 }

@@ -11,7 +11,7 @@ use crate::calendar::{
     Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
 };
 use crate::display::{day_label, hh_mm};
-use crate::{AuthHealth, BrokerKind, MarketPhase, format_countdown};
+use crate::{AuthHealth, BrokerKind, FeedHealth, MarketPhase, format_countdown};
 
 /// The `market` object of the health API (`GET /api/system/health/market`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +161,9 @@ pub struct MarketSnapshot {
     /// a login when it requires one.
     #[serde(default)]
     pub auth: Option<AuthHealth>,
+    /// The ticker feed's state, when the server runs the feed watchdog.
+    #[serde(default)]
+    pub feed: Option<FeedHealth>,
 }
 
 impl MarketSnapshot {
@@ -172,6 +175,7 @@ impl MarketSnapshot {
             calendar_overrides: None,
             broker: BrokerKind::Simulated,
             auth: None,
+            feed: None,
         }
     }
 
