@@ -105,7 +105,7 @@ fn feed_not_running() -> FeedHealth {
 
 /// The whole health answer now.
 pub fn system_health(state: &AppState) -> SystemHealth {
-    let snapshot = crate::http::market_snapshot(state);
+    let (market, now) = crate::http::market_now(state);
     let auth = state
         .reports
         .auth
@@ -116,18 +116,28 @@ pub fn system_health(state: &AppState) -> SystemHealth {
         .feed
         .as_ref()
         .map_or_else(feed_not_running, |feed| feed.report());
-    SystemHealth::new(
-        snapshot.market,
-        auth,
-        feed,
-        snapshot.server_time,
-        state.broker,
-    )
+    SystemHealth::new(market, auth, feed, now, state.broker)
 }
 
 /// `GET /api/system/health`: always 200, with the whole answer.
-pub async fn health(State(state): State<AppState>) -> Json<SystemHealth> {
-    Json(system_health(&state))
+pub async fn health(State(state): State<AppState>) -> Response {
+    json_response(&system_health(&state))
+}
+
+/// A JSON body serialized into one buffer of the right size (the answer is about 1.6 kB).
+fn json_response(value: &impl Serialize) -> Response {
+    let mut body = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// `GET /livez`: the process serves. Never depends on the broker, the token or the feed.
@@ -180,8 +190,8 @@ pub async fn events(
         (state, auth, feed, true),
         |(state, mut auth, mut feed, first)| async move {
             if !first {
-                let market_change = crate::http::market_snapshot(&state)
-                    .market
+                let market_change = crate::http::market_now(&state)
+                    .0
                     .seconds_to_next_phase
                     .map(|seconds| Duration::from_secs(seconds + 1));
                 tokio::select! {

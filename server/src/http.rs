@@ -44,7 +44,7 @@ pub fn app(state: AppState) -> Router {
 
 /// `GET /api/system/health/market`: the market session now, from the clock alone.
 async fn market_health(State(state): State<AppState>) -> Json<MarketHealth> {
-    Json(market_snapshot(&state).market)
+    Json(market_now(&state).0)
 }
 
 /// `GET /api/system/health/feed`: the ticker connection.
@@ -91,4 +91,13 @@ pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
     snapshot.auth = state.reports.auth.as_ref().map(|auth| auth.report());
     snapshot.feed = state.reports.feed.as_ref().map(|feed| feed.report());
     snapshot
+}
+
+/// The market now, from the clock and the calendar in use (with its load error, if any).
+pub(crate) fn market_now(state: &AppState) -> (MarketHealth, chrono::DateTime<chrono::Utc>) {
+    let current = state.calendar.current();
+    let now = state.clock.now();
+    let mut market = MarketHealth::at(&current.calendar, now);
+    market.calendar_error = current.error;
+    (market, now)
 }

@@ -1,0 +1,79 @@
+//! The cost of one health answer: assembling it from the machines, and serializing it.
+//! `cargo bench -p marketwarden-server --bench health`
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use marketwarden_server::AppState;
+use marketwarden_server::auth::broker::KiteBroker;
+use marketwarden_server::auth::{AuthConfig, AuthService};
+use marketwarden_server::calendar::CalendarStore;
+use marketwarden_server::clock::{Clock, StartedClock};
+use marketwarden_server::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
+use marketwarden_server::feed::link::KiteTicker;
+use marketwarden_server::feed::machine::FeedSettings;
+use marketwarden_server::feed::{FeedConfig, FeedService};
+use marketwarden_server::health::system_health;
+use marketwarden_server::kite::Secret;
+use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+
+fn state(runtime: &tokio::runtime::Runtime) -> AppState {
+    let _entered = runtime.enter();
+    // Monday 2026-11-30, 10:00 IST.
+    let clock: Arc<dyn Clock> = Arc::new(StartedClock::starting_at(
+        Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap(),
+    ));
+    let calendar = Arc::new(CalendarStore::builtin());
+    let rest = KiteRest::new(KiteEndpoints::kite(), "key").unwrap();
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key: "key".into(),
+            env_file: std::env::temp_dir().join("marketwarden-bench-none.env"),
+            expected_user_id: None,
+            environment_token: None,
+        },
+        Arc::new(KiteBroker::new(rest, Secret::new("secret"))),
+        clock.clone(),
+    );
+    let feed = FeedService::new(
+        FeedConfig {
+            settings: FeedSettings::default(),
+            pre_open_lead: std::time::Duration::from_secs(300),
+            instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
+            connect_timeout: std::time::Duration::from_secs(10),
+        },
+        Arc::new(KiteTicker {
+            url: "ws://127.0.0.1:9".into(),
+        }),
+        clock.clone(),
+        calendar.clone(),
+    );
+    AppState::new("target/site", clock, calendar)
+        .with_auth(auth)
+        .with_feed(feed)
+}
+
+fn health(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = state(&runtime);
+    let _entered = runtime.enter();
+    c.bench_function("system_health", |b| b.iter(|| system_health(&state)));
+    c.bench_function("clone the app state", |b| b.iter(|| state.clone()));
+    let answer = system_health(&state);
+    c.bench_function("serialize health", |b| {
+        b.iter(|| serde_json::to_vec(&answer).unwrap())
+    });
+    c.bench_function("auth report", |b| {
+        b.iter(|| state.auth.as_ref().unwrap().health())
+    });
+    c.bench_function("feed report", |b| {
+        b.iter(|| state.feed.as_ref().unwrap().health())
+    });
+}
+
+criterion_group!(benches, health);
+criterion_main!(benches);
