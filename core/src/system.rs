@@ -135,8 +135,9 @@ pub struct FeedHealth {
     /// Seconds of silence after which an open connection counts as dead.
     #[serde(default)]
     pub stale_threshold_seconds: f64,
-    /// The instruments subscribed, each with the age of its last tick.
-    #[serde(default)]
+    /// The instruments subscribed, each with the age of its last tick (in
+    /// `/api/system/health/feed`; left out of the combined answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instruments: Vec<InstrumentHealth>,
     /// Why the state is what it is, in words.
     #[serde(default)]

@@ -8,7 +8,7 @@ use axum::routing::get;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let body: &'static str =
-        Box::leak(format!("{{\"padding\":\"{}\"}}", "x".repeat(1_500)).into_boxed_str());
+        Box::leak(format!("{{\"padding\":\"{}\"}}", "x".repeat(1_050)).into_boxed_str());
     let app = Router::new().route(
         "/api/system/health",
         get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body) }),

@@ -37,7 +37,15 @@ pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A machine as the health surface sees it: its object now, and a signal per change of state.
 pub trait MachineReport<T>: Send + Sync {
     fn report(&self) -> T;
+    /// The object for the combined answer, which may leave out long lists.
+    fn summary(&self) -> T {
+        self.report()
+    }
     fn changes(&self) -> watch::Receiver<u64>;
+    /// How many changes so far.
+    fn change_count(&self) -> u64 {
+        *self.changes().borrow()
+    }
 }
 
 impl MachineReport<AuthHealth> for AuthService {
@@ -47,14 +55,23 @@ impl MachineReport<AuthHealth> for AuthService {
     fn changes(&self) -> watch::Receiver<u64> {
         AuthService::changes(self)
     }
+    fn change_count(&self) -> u64 {
+        AuthService::change_count(self)
+    }
 }
 
 impl MachineReport<FeedHealth> for FeedService {
     fn report(&self) -> FeedHealth {
         self.health()
     }
+    fn summary(&self) -> FeedHealth {
+        self.health_summary()
+    }
     fn changes(&self) -> watch::Receiver<u64> {
         FeedService::changes(self)
+    }
+    fn change_count(&self) -> u64 {
+        FeedService::change_count(self)
     }
 }
 
@@ -84,6 +101,9 @@ impl<T: Clone + Send> MachineReport<T> for FixedReport<T> {
     }
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+    fn change_count(&self) -> u64 {
+        *self.changes.borrow()
     }
 }
 
@@ -115,29 +135,83 @@ pub fn system_health(state: &AppState) -> SystemHealth {
         .reports
         .feed
         .as_ref()
-        .map_or_else(feed_not_running, |feed| feed.report());
+        .map_or_else(feed_not_running, |feed| feed.summary());
     SystemHealth::new(market, auth, feed, now, state.broker)
 }
 
-/// `GET /api/system/health`: always 200, with the whole answer.
-pub async fn health(State(state): State<AppState>) -> Response {
-    json_response(&system_health(&state))
+/// How long one serialized health answer may be served again, unless a machine changes state
+/// before. Each answer carries the `server_time` it describes, so a reused one is never wrong,
+/// only up to this old.
+pub const HEALTH_MEMO_TTL: Duration = Duration::from_millis(25);
+
+/// The last serialized health answer, keyed by the machines' change counts.
+#[derive(Default)]
+pub struct HealthMemo {
+    // Read by every request, written once per recomputation: readers never wait for each other.
+    last: std::sync::RwLock<Option<Memo>>,
 }
 
-/// A JSON body serialized into one buffer of the right size (the answer is about 1.6 kB).
-fn json_response(value: &impl Serialize) -> Response {
-    let mut body = Vec::with_capacity(2048);
-    match serde_json::to_writer(&mut body, value) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+struct Memo {
+    changes: (u64, u64),
+    made_at: tokio::time::Instant,
+    body: bytes::Bytes,
+}
+
+impl HealthMemo {
+    fn get(&self, changes: (u64, u64), now: tokio::time::Instant) -> Option<bytes::Bytes> {
+        let last = self.last.read().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|memo| {
+                memo.changes == changes && now.duration_since(memo.made_at) < HEALTH_MEMO_TTL
+            })
+            .map(|memo| memo.body.clone())
     }
+
+    fn put(&self, changes: (u64, u64), now: tokio::time::Instant, body: bytes::Bytes) {
+        *self.last.write().unwrap_or_else(|p| p.into_inner()) = Some(Memo {
+            changes,
+            made_at: now,
+            body,
+        });
+    }
+}
+
+/// `GET /api/system/health`: always 200, with the whole answer (memoized for at most
+/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state).
+pub async fn health(State(state): State<AppState>) -> Response {
+    let changes = (
+        state
+            .reports
+            .auth
+            .as_ref()
+            .map_or(0, |auth| auth.change_count()),
+        state
+            .reports
+            .feed
+            .as_ref()
+            .map_or(0, |feed| feed.change_count()),
+    );
+    let now = tokio::time::Instant::now();
+    let body = match state.health_memo.get(changes, now) {
+        Some(body) => body,
+        None => {
+            let mut body = Vec::with_capacity(2048);
+            if serde_json::to_writer(&mut body, &system_health(&state)).is_err() {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            let body = bytes::Bytes::from(body);
+            state.health_memo.put(changes, now, body.clone());
+            body
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /livez`: the process serves. Never depends on the broker, the token or the feed.

@@ -322,3 +322,31 @@ async fn state_changing_endpoints_need_the_admin_token_when_set() {
     let (status, _, _) = get(&fixed.state, "/api/system/health").await;
     assert_eq!(status, StatusCode::OK, "reading stays open");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_health_answer_is_reused_for_25_ms_and_never_across_a_change() {
+    let start = ist(10, 0);
+    let mut fixed = fixed(start, AuthState::Valid, FeedState::Connected);
+    fixed.state.clock = Arc::new(crate::clock::StartedClock::starting_at(start));
+    let time_of = |body: &str| {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        json["server_time"].as_str().unwrap().to_string()
+    };
+    let (_, first, _) = get(&fixed.state, "/api/system/health").await;
+    tokio::time::advance(Duration::from_millis(20)).await;
+    let (_, again, _) = get(&fixed.state, "/api/system/health").await;
+    assert_eq!(
+        first, again,
+        "reused within the memo time, server_time included"
+    );
+    fixed.auth.set(AuthHealth::in_state(AuthState::Expired));
+    let (_, changed, _) = get(&fixed.state, "/api/system/health").await;
+    assert!(
+        changed.contains("AUTH_REQUIRED"),
+        "a change is never hidden"
+    );
+    assert_eq!(time_of(&changed), "2026-11-30T04:30:00.020Z");
+    tokio::time::advance(HEALTH_MEMO_TTL).await;
+    let (_, later, _) = get(&fixed.state, "/api/system/health").await;
+    assert_eq!(time_of(&later), "2026-11-30T04:30:00.045Z");
+}

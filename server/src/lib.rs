@@ -33,7 +33,7 @@ use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 use crate::feed::FeedService;
-use crate::health::MachineReport;
+use crate::health::{HealthMemo, MachineReport};
 use crate::kite::Secret;
 use marketwarden_core::{AuthHealth, FeedHealth};
 
@@ -56,6 +56,8 @@ pub struct AppState {
     pub reports: Reports,
     /// `MARKETWARDEN_ADMIN_TOKEN`: when set, state-changing endpoints require it.
     pub admin_token: Option<Secret>,
+    /// The last health answer, served again for a few milliseconds.
+    pub health_memo: Arc<HealthMemo>,
 }
 
 /// The machines' states as the health surface reads them: the running machines, or fixed
@@ -105,6 +107,7 @@ impl AppState {
             feed: None,
             reports: Reports::default(),
             admin_token: None,
+            health_memo: Arc::default(),
         }
     }
 }

@@ -181,6 +181,11 @@ impl AuthService {
         self.changes.subscribe()
     }
 
+    /// How many changes of state so far.
+    pub fn change_count(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
     /// The ticker refused the token of `generation` at its handshake (HTTP 403).
     pub fn report_ticker_rejected(&self, generation: u64) {
         self.apply(AuthEvent::Rejected {

@@ -113,6 +113,11 @@ impl FeedService {
         self.changes.subscribe()
     }
 
+    /// How many changes of state so far.
+    pub fn change_count(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
     /// Tick frames as JSON text, for `/ws/market`.
     pub fn subscribe_ticks(&self) -> broadcast::Receiver<Arc<str>> {
         self.relay.subscribe()
@@ -120,6 +125,15 @@ impl FeedService {
 
     /// The `feed` object of the health API.
     pub fn health(&self) -> FeedHealth {
+        self.health_with(true)
+    }
+
+    /// The `feed` object without the per-instrument list, for the combined health answer.
+    pub fn health_summary(&self) -> FeedHealth {
+        self.health_with(false)
+    }
+
+    fn health_with(&self, with_instruments: bool) -> FeedHealth {
         let now = Instant::now();
         let status = self.lock();
         let machine = &status.machine;
@@ -139,6 +153,7 @@ impl FeedService {
                 .config
                 .instruments
                 .iter()
+                .filter(|_| with_instruments)
                 .map(|instrument| InstrumentHealth {
                     instrument_token: instrument.token,
                     name: instrument.name.clone(),
