@@ -1,94 +1,120 @@
-//! The sticky status banner: the market session, and a login button when the Kite token needs
-//! one. The feed's state joins it with the feed watchdog.
+//! The sticky status banner: the most important state first — a login needed, the feed down in
+//! trading hours, else the market session — with expandable details.
+//!
+//! The server renders it from its own snapshot, which travels inside the page; the browser
+//! hydrates from that same snapshot, then follows `/api/system/events`, polls
+//! `/api/system/health` every 10 s as a fallback, and keeps the market phase and countdown
+//! running from the calendar compiled to WASM even when the server is gone.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use leptos::server::SharedValue;
-use marketwarden_core::{
-    AuthState, BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock,
-};
+use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
 
 use crate::browser_clock::ServerClockAnchor;
+use crate::status::{BannerModel, Contact, MachineStates, banner_model};
 
-/// The banner at the top of every page, rendered with the right state in the first byte of HTML.
-///
-/// The server renders it synchronously from its own snapshot, which travels inside the page;
-/// the browser hydrates from that same snapshot, so both render the same HTML, with or without
-/// JavaScript.
+/// The page's live state, shared by the banner and the dashboard.
+#[derive(Clone, Copy)]
+pub struct LiveState {
+    /// The server's clock as this page estimates it, moved on every second.
+    pub now: RwSignal<DateTime<Utc>>,
+    pub machines: RwSignal<MachineStates>,
+    pub contact: RwSignal<Contact>,
+    pub anchor: RwSignal<ServerClockAnchor>,
+    pub hydrated: RwSignal<bool>,
+}
+
+impl LiveState {
+    /// The live state starting from the page's snapshot, exactly as the server rendered it.
+    pub fn from_snapshot(snapshot: &MarketSnapshot) -> Self {
+        Self {
+            now: RwSignal::new(snapshot.server_time),
+            machines: RwSignal::new(MachineStates {
+                auth: snapshot.auth.clone(),
+                feed: snapshot.feed.clone(),
+                reported_at: snapshot.server_time,
+            }),
+            contact: RwSignal::new(Contact::Connected),
+            anchor: RwSignal::new(ServerClockAnchor::from_page(snapshot.server_time)),
+            hydrated: RwSignal::new(false),
+        }
+    }
+}
+
+/// The banner at the top of every page.
 #[component]
-pub fn MarketBanner() -> impl IntoView {
-    match SharedValue::new(server_snapshot).into_inner() {
-        Some(snapshot) => view! { <SessionBanner snapshot /> }.into_any(),
+pub fn SystemStatusBanner(
+    snapshot: Option<MarketSnapshot>,
+    live: Option<LiveState>,
+) -> impl IntoView {
+    match snapshot.zip(live) {
+        Some((snapshot, live)) => view! { <StatusBanner snapshot live /> }.into_any(),
         None => view! { <BannerMessage text="Market status unavailable." /> }.into_any(),
     }
 }
 
-/// The snapshot the server provides through context; never called in the browser, which reads
-/// the serialized value instead.
-fn server_snapshot() -> Option<MarketSnapshot> {
-    #[cfg(feature = "ssr")]
-    {
-        use_context::<crate::SnapshotSource>().map(|source| (source.0)())
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        None
-    }
-}
-
-/// The market session, kept current every second from the server's clock.
 #[component]
-fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
-    let anchor = ServerClockAnchor::from_page(snapshot.server_time);
-    // Starts at the server's instant, so the first render in the browser matches the server's
-    // HTML exactly; the ticker moves it on once the page is hydrated.
-    let now = RwSignal::new(snapshot.server_time);
-    let hydrated = RwSignal::new(false);
+fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
     let calendar = Arc::new(snapshot.calendar());
     let simulated = snapshot.broker == BrokerKind::Simulated;
-    let login_needed = snapshot
-        .auth
-        .as_ref()
-        .filter(|auth| auth.requires_login)
-        .map(|auth| login_message(auth.state));
     let calendar_error = snapshot.market.calendar_error.clone();
+    let LiveState {
+        now,
+        machines,
+        contact,
+        hydrated,
+        ..
+    } = live;
     let market = Memo::new(move |_| MarketHealth {
         calendar_error: calendar_error.clone(),
         ..MarketHealth::at(&calendar, now.get())
     });
+    let model = Memo::new(move |_| {
+        machines.with(|machines| banner_model(&market.get(), machines, contact.get(), now.get()))
+    });
 
     #[cfg(feature = "hydrate")]
-    start_ticking(anchor, now, hydrated);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = anchor;
+    crate::live::start(live);
 
-    let phase = move || market.with(|m| m.phase.as_str());
+    let field = move |pick: fn(&BannerModel) -> String| move || model.with(pick);
     view! {
         <header
-            class=move || {
-                format!(
-                    "status-banner phase-{}{}",
-                    phase().to_ascii_lowercase(),
-                    if login_needed.is_some() { " auth-required" } else { "" },
-                )
-            }
-            role="status"
+            class=move || model.with(|m| format!("status-banner {}", m.tone))
+            role=move || model.with(|m| m.role)
+            aria-live=move || model.with(|m| if m.role == "alert" { "assertive" } else { "polite" })
             data-testid="status-banner"
-            data-phase=phase
+            data-phase=move || market.with(|m| m.phase.as_str())
+            data-priority=move || model.with(priority_name)
             data-hydrated=move || hydrated.get().then_some("true")
         >
-            <span class="status-icon" aria-hidden="true">
-                {move || market.with(|m| m.icon.clone())}
+            <span
+                class=move || {
+                    model.with(|m| if m.reconnecting { "status-icon spinning" } else { "status-icon" })
+                }
+                aria-hidden="true"
+            >
+                {field(|m| m.icon.clone())}
             </span>
             <div class="status-text">
                 <strong class="status-title" data-testid="banner-title">
-                    {move || market.with(|m| m.title.clone())}
+                    {field(|m| m.title.clone())}
                 </strong>
                 <span class="status-description" data-testid="banner-description">
-                    {move || market.with(|m| m.description.clone())}
+                    {field(|m| m.description.clone())}
                 </span>
+                {move || {
+                    model
+                        .with(|m| m.market_line.clone())
+                        .map(|text| {
+                            view! {
+                                <span class="status-market" data-testid="market-line">
+                                    {text}
+                                </span>
+                            }
+                        })
+                }}
                 {move || {
                     market
                         .with(calendar_notices)
@@ -101,30 +127,36 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                             }
                         })
                 }}
-                {login_needed
-                    .map(|message| {
-                        view! {
-                            <span class="status-auth" role="alert" data-testid="auth-notice">
-                                <span aria-hidden="true">"🔒 "</span>
-                                {message}
-                            </span>
-                        }
-                    })}
+                {move || {
+                    model
+                        .with(|m| m.offline_notice.clone())
+                        .map(|text| {
+                            view! {
+                                <span class="status-notice offline" data-testid="offline-notice">
+                                    <span aria-hidden="true">"⚡ "</span>
+                                    {text}
+                                </span>
+                            }
+                        })
+                }}
+                <Details model />
             </div>
-            {login_needed
-                .is_some()
-                .then(|| {
-                    view! {
-                        <a
-                            class="login-button"
-                            href="/auth/login"
-                            rel="external"
-                            data-testid="login-button"
-                        >
-                            "Log in to Kite"
-                        </a>
-                    }
-                })}
+            {move || {
+                model
+                    .with(|m| m.show_login)
+                    .then(|| {
+                        view! {
+                            <a
+                                class="login-button"
+                                href="/auth/login"
+                                rel="external"
+                                data-testid="login-button"
+                            >
+                                "Log in to Kite"
+                            </a>
+                        }
+                    })
+            }}
             <div class="status-side">
                 {simulated
                     .then(|| {
@@ -146,6 +178,52 @@ fn SessionBanner(snapshot: MarketSnapshot) -> impl IntoView {
                 </time>
             </div>
         </header>
+    }
+}
+
+/// The three machines' fields, behind a native disclosure (keyboard reachable, works without
+/// JavaScript).
+#[component]
+fn Details(model: Memo<BannerModel>) -> impl IntoView {
+    view! {
+        <details class="status-details" data-testid="status-details">
+            <summary>"Details"</summary>
+            <div class="details-grid">
+                {move || {
+                    model
+                        .with(|m| m.details.clone())
+                        .into_iter()
+                        .map(|section| {
+                            view! {
+                                <section>
+                                    <h2>{section.heading}</h2>
+                                    <dl>
+                                        {section
+                                            .rows
+                                            .into_iter()
+                                            .map(|(label, value)| {
+                                                view! {
+                                                    <dt>{label}</dt>
+                                                    <dd>{value}</dd>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </dl>
+                                </section>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </div>
+        </details>
+    }
+}
+
+fn priority_name(model: &BannerModel) -> &'static str {
+    match model.priority {
+        marketwarden_core::PriorityStatus::AuthRequired => "AUTH_REQUIRED",
+        marketwarden_core::PriorityStatus::FeedDisconnected => "FEED_DISCONNECTED",
+        marketwarden_core::PriorityStatus::MarketSession => "MARKET_SESSION",
     }
 }
 
@@ -172,40 +250,9 @@ fn calendar_notices(market: &MarketHealth) -> Option<String> {
     (!notices.is_empty()).then(|| notices.join(" · "))
 }
 
-/// What the banner says when the Kite token needs a login.
-fn login_message(state: AuthState) -> &'static str {
-    match state {
-        AuthState::Expired => "Kite session expired — log in to resume live data",
-        _ => "Kite login required — log in to start live data",
-    }
-}
-
 /// "14:03:21 IST": the exchange's wall clock.
 fn exchange_clock_label(now: DateTime<Utc>) -> String {
     format!("{} IST", hh_mm_ss(ist_wall_clock(now).time()))
-}
-
-/// Moves `now` on every second from the monotonic clock, and marks the banner hydrated.
-#[cfg(feature = "hydrate")]
-fn start_ticking(
-    anchor: ServerClockAnchor,
-    now: RwSignal<DateTime<Utc>>,
-    hydrated: RwSignal<bool>,
-) {
-    use crate::browser_clock::monotonic_now_ms;
-    use send_wrapper::SendWrapper;
-
-    const TICK_MS: u32 = 1000;
-
-    // Effects run only in the browser, after hydration.
-    Effect::new(move |_| {
-        let tick = move || now.set(anchor.server_time_at(monotonic_now_ms()));
-        tick();
-        hydrated.set(true);
-        let interval = gloo_timers::callback::Interval::new(TICK_MS, tick);
-        let interval = SendWrapper::new(interval);
-        on_cleanup(move || drop(interval));
-    });
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 
 mod banner;
 mod browser_clock;
+#[cfg(feature = "hydrate")]
+mod live;
+mod prices;
 pub mod status;
 
 use std::sync::Arc;
@@ -19,7 +22,8 @@ use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context}
 use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
 
-pub use banner::MarketBanner;
+pub use banner::{LiveState, SystemStatusBanner};
+use leptos::server::SharedValue;
 use marketwarden_core::MarketSnapshot;
 
 /// How the server hands the app the market snapshot to render: a function the server provides
@@ -48,17 +52,33 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// What every part of the page reads: the server's snapshot (as rendered) and the live state
+/// that follows it.
+#[derive(Clone)]
+struct PageState {
+    snapshot: Option<MarketSnapshot>,
+    live: Option<LiveState>,
+}
+
 /// The whole app: the status banner above every page, and the pages.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Rendered into the page by the server and read back by the browser, so both render the
+    // same first HTML, with or without JavaScript.
+    let snapshot = SharedValue::new(server_snapshot).into_inner();
+    let live = snapshot.as_ref().map(LiveState::from_snapshot);
+    provide_context(PageState {
+        snapshot: snapshot.clone(),
+        live,
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/marketwarden.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Meta name="color-scheme" content="light dark" />
         <Title text="marketwarden" />
-        <MarketBanner />
+        <SystemStatusBanner snapshot live />
         <Router>
             <main class="page">
                 <Routes fallback=NotFound>
@@ -69,14 +89,46 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The snapshot the server provides through context; never called in the browser, which reads
+/// the serialized value instead.
+fn server_snapshot() -> Option<MarketSnapshot> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<SnapshotSource>().map(|source| (source.0)())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
 #[component]
 fn Dashboard() -> impl IntoView {
+    let page = use_context::<PageState>();
+    let prices = page.and_then(|page| {
+        let feed = page.snapshot?.feed?;
+        let live = page.live?;
+        Some((feed, live))
+    });
     view! {
         <h1>"marketwarden"</h1>
         <p class="lede">
-            "The NSE market session from the exchange's clock. The banner above shows the phase "
-            "now and counts down to the next one, even when this page has lost the server."
+            "The NSE market session from the exchange's clock, the Kite login and the ticker "
+            "feed. The banner above shows what matters most now; open its details for the rest."
         </p>
+        {match prices {
+            Some((feed, live)) => {
+                view! {
+                    <prices::LivePrices
+                        instruments=feed.instruments
+                        threshold_seconds=feed.stale_threshold_seconds.max(1.0)
+                        live
+                    />
+                }
+                    .into_any()
+            }
+            None => view! { <p>"The ticker feed is not running on this server."</p> }.into_any(),
+        }}
     }
 }
 

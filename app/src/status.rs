@@ -38,6 +38,8 @@ pub struct BannerModel {
     pub show_login: bool,
     pub reconnecting: bool,
     pub offline_notice: Option<String>,
+    /// The market session in one line, when a login or the feed takes the title.
+    pub market_line: Option<String>,
     pub details: Vec<DetailSection>,
 }
 
@@ -112,6 +114,8 @@ pub fn banner_model(
         show_login: priority == PriorityStatus::AuthRequired,
         reconnecting: priority == PriorityStatus::FeedDisconnected,
         offline_notice,
+        market_line: (priority != PriorityStatus::MarketSession)
+            .then(|| format!("{} — {}", market.title, market.description)),
         details,
     }
 }
@@ -316,6 +320,7 @@ mod tests {
         );
         assert_eq!(banner.title, "Login required");
         assert!(banner.show_login && !banner.reconnecting);
+        assert!(banner.market_line.as_deref().unwrap().starts_with("Market live — "));
         assert_eq!(
             banner.description,
             "Kite session expired — log in to resume live data"
