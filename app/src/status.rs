@@ -320,7 +320,13 @@ mod tests {
         );
         assert_eq!(banner.title, "Login required");
         assert!(banner.show_login && !banner.reconnecting);
-        assert!(banner.market_line.as_deref().unwrap().starts_with("Market live — "));
+        assert!(
+            banner
+                .market_line
+                .as_deref()
+                .unwrap()
+                .starts_with("Market live — ")
+        );
         assert_eq!(
             banner.description,
             "Kite session expired — log in to resume live data"

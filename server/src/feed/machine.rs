@@ -99,8 +99,14 @@ pub struct FeedStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
     Idle,
-    Connecting { since: Instant },
-    Open { since: Instant },
+    Connecting {
+        since: Instant,
+    },
+    /// `fed` once the first frame arrived: only then is the feed CONNECTED.
+    Open {
+        since: Instant,
+        fed: bool,
+    },
 }
 
 /// The feed machine's state.
@@ -194,8 +200,8 @@ impl FeedMachine {
     /// The next instant at which [`FeedEvent::Tick`] must be delivered: the stale deadline of an
     /// open connection or the retry time.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let stale = match (self.link, self.state) {
-            (Link::Open { since }, FeedState::Connected) => {
+        let stale = match self.link {
+            Link::Open { since, .. } => {
                 Some(self.last_frame_at.unwrap_or(since).max(since) + self.settings.stale_threshold)
             }
             _ => None,
@@ -269,14 +275,20 @@ impl FeedMachine {
                 if !matches!(self.link, Link::Connecting { .. }) {
                     return Vec::new();
                 }
-                self.link = Link::Open { since: now };
+                // Open, but CONNECTED only once data flows: a socket that accepts and then
+                // stays silent is no success.
+                self.link = Link::Open {
+                    since: now,
+                    fed: false,
+                };
                 self.last_frame_at = None;
                 self.connections = self.connections.saturating_add(1);
-                self.failures = 0;
                 self.retry_at = None;
                 self.backoff = None;
-                self.state = FeedState::Connected;
-                self.reason = "connected, subscriptions sent".into();
+                if !matches!(self.state, FeedState::Stale | FeedState::Error) {
+                    self.state = FeedState::Connecting;
+                }
+                self.reason = "connected, subscriptions sent: waiting for the first frame".into();
                 Vec::new()
             }
             FeedEvent::ConnectFailed { auth, reason } => {
@@ -300,13 +312,19 @@ impl FeedMachine {
                 Vec::new()
             }
             FeedEvent::Frame => {
-                if let Link::Open { .. } = self.link {
+                if let Link::Open { since, fed } = self.link {
                     self.last_frame_at = Some(now);
+                    if !fed {
+                        self.link = Link::Open { since, fed: true };
+                        self.failures = 0;
+                        self.state = FeedState::Connected;
+                        self.reason = "connected, data flowing".into();
+                    }
                 }
                 Vec::new()
             }
             FeedEvent::Closed { reason } => {
-                let Link::Open { since } = self.link else {
+                let Link::Open { since, fed } = self.link else {
                     return Vec::new();
                 };
                 self.link = Link::Idle;
@@ -314,7 +332,7 @@ impl FeedMachine {
                 if !self.wants_connection() {
                     return self.reconsider(now, "closed");
                 }
-                if now.duration_since(since) < self.settings.stale_threshold {
+                if !fed || now.duration_since(since) < self.settings.stale_threshold {
                     // Closed soon after it opened: a failure, so a flapping link backs off.
                     self.fail(
                         now,
@@ -326,7 +344,7 @@ impl FeedMachine {
                 self.reason = format!("connection lost ({reason}): reconnecting");
                 self.connect(now)
             }
-            FeedEvent::Tick => self.on_time(now),
+            FeedEvent::Tick => self.on_time(now, jitter),
             FeedEvent::ReconnectRequested => {
                 if !self.wants_connection() {
                     return Vec::new();
@@ -347,9 +365,21 @@ impl FeedMachine {
     }
 
     /// Deadlines: a silent open connection, a due retry.
-    fn on_time(&mut self, now: Instant) -> Vec<FeedAction> {
-        if let (Link::Open { since }, FeedState::Connected) = (self.link, self.state) {
+    fn on_time(&mut self, now: Instant, jitter: f64) -> Vec<FeedAction> {
+        if let Link::Open { since, fed } = self.link {
             let last = self.last_frame_at.unwrap_or(since).max(since);
+            if now >= last + self.settings.stale_threshold && !fed {
+                // Opened and never sent a frame: a failed attempt, with its backoff.
+                self.link = Link::Idle;
+                self.link_generation = None;
+                let silent = now.duration_since(since).as_secs_f64();
+                self.fail(
+                    now,
+                    jitter,
+                    &format!("no frame for {silent:.3} s after opening"),
+                );
+                return vec![FeedAction::Disconnect];
+            }
             if now >= last + self.settings.stale_threshold {
                 self.state = FeedState::Stale;
                 self.reason = format!(

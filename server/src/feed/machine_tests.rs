@@ -24,10 +24,12 @@ fn with_token(machine: &mut FeedMachine, now: Instant) -> FeedStep {
     )
 }
 
+/// Open, and the first frame arrived.
 fn connected() -> (FeedMachine, Instant) {
     let (mut machine, now) = wanting();
     with_token(&mut machine, now);
     machine.handle(FeedEvent::Connected, now, MAX);
+    machine.handle(FeedEvent::Frame, now, MAX);
     (machine, now)
 }
 
@@ -67,8 +69,35 @@ fn trading_hours_and_a_token_connect() {
     assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
     assert_eq!(machine.state(), FeedState::Connecting);
     machine.handle(FeedEvent::Connected, now, MAX);
+    assert_eq!(
+        machine.state(),
+        FeedState::Connecting,
+        "open, but no data yet"
+    );
+    assert!(!machine.is_healthy());
+    machine.handle(FeedEvent::Frame, now, MAX);
     assert_eq!(machine.state(), FeedState::Connected);
     assert!(machine.is_healthy());
+}
+
+#[test]
+fn a_connection_that_opens_and_never_sends_is_a_failure_with_backoff() {
+    let (mut machine, now) = wanting();
+    with_token(&mut machine, now);
+    machine.handle(FeedEvent::Connected, now, MAX);
+    let deadline = now + settings().stale_threshold;
+    assert_eq!(machine.next_deadline(), Some(deadline));
+    let step = machine.handle(FeedEvent::Tick, deadline, MAX);
+    assert_eq!(step.actions, [FeedAction::Disconnect]);
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    assert_eq!(machine.failures(), 1);
+    let retry = (deadline + Duration::from_secs(5), Duration::from_secs(5));
+    assert_eq!(machine.retry(), Some(retry));
+    assert!(
+        machine
+            .reason()
+            .starts_with("no frame for 10.000 s after opening")
+    );
 }
 
 #[test]
@@ -102,6 +131,8 @@ fn stale_exactly_at_the_threshold_and_replaced_at_once() {
         machine.reason()
     );
     machine.handle(FeedEvent::Connected, deadline, MAX);
+    assert_eq!(machine.state(), FeedState::Stale, "until data flows again");
+    machine.handle(FeedEvent::Frame, deadline, MAX);
     assert_eq!(machine.state(), FeedState::Connected);
     assert_eq!(machine.reconnects(), 1);
 }
@@ -141,6 +172,12 @@ fn backoff_doubles_from_the_reconnect_delay_to_the_cap_and_errors_after_the_limi
     assert_eq!(states[9], FeedState::Error, "the 10th failure in a row");
     assert_eq!(machine.state(), FeedState::Error, "still retrying");
     machine.handle(FeedEvent::Connected, now, MAX);
+    assert_eq!(
+        machine.state(),
+        FeedState::Error,
+        "still ERROR until data flows"
+    );
+    machine.handle(FeedEvent::Frame, now, MAX);
     assert_eq!(
         (machine.state(), machine.failures()),
         (FeedState::Connected, 0)

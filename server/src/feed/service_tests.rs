@@ -72,6 +72,8 @@ impl TickerConnector for ScriptedConnector {
             Plan::Fail(error) => Err(error),
             Plan::Open => {
                 let (sender, events) = mpsc::unbounded_channel();
+                // Kite sends a heartbeat within a second of opening; the fake sends it at once.
+                let _ = sender.send(TickerEvent::Heartbeat);
                 let sent = Arc::new(Mutex::new(Vec::new()));
                 self.opened.lock().unwrap().push_back(LinkHandle {
                     events: sender,
