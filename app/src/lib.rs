@@ -8,6 +8,9 @@
 //! On the server the app gets what it shows from the server through Leptos context (a
 //! [`SnapshotSource`]); it never depends on the server crate.
 
+// Leptos views are deeply nested types; the banner needs more than the default 128.
+#![recursion_limit = "256"]
+
 mod banner;
 mod browser_clock;
 #[cfg(feature = "hydrate")]

@@ -12,10 +12,11 @@ const binary = process.env.MARKETWARDEN_BIN ?? path.join(root, 'target', 'releas
 const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target', 'site');
 const START_TIMEOUT_MS = 20_000;
 
-/** A running server; `envFile` is its own token file, in a fresh temporary folder. */
-export type Server = { url: string; process: ChildProcess; envFile: string };
+/** A running server; `envFile` is its own token file, in a fresh temporary folder; `simUrl` is
+ * its embedded Kite simulator (REST, login page and the `/_sim/` fault API). */
+export type Server = { url: string; simUrl: string; process: ChildProcess; envFile: string };
 
-export async function startServer(clockStart: string): Promise<Server> {
+export async function startServer(clockStart: string, extraArgs: string[] = []): Promise<Server> {
   const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-e2e-')), '.env');
   const child = spawn(
     binary,
@@ -29,6 +30,7 @@ export async function startServer(clockStart: string): Promise<Server> {
       clockStart,
       '--env-file',
       envFile,
+      ...extraArgs,
     ],
     {
       // No Kite credentials: the simulated broker, the only one that accepts --clock-start.
@@ -43,6 +45,7 @@ export async function startServer(clockStart: string): Promise<Server> {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  let simUrl = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${binary} did not report its address in ${START_TIMEOUT_MS} ms`)),
@@ -58,6 +61,10 @@ export async function startServer(clockStart: string): Promise<Server> {
     });
     // Keep reading after the address is known, so the pipe never fills up.
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      const sim = line.match(/simulated broker started.*rest=(http:\/\/\S+)/);
+      if (sim) {
+        simUrl = sim[1];
+      }
       const match = line.match(/listening on (http:\/\/\S+)/);
       if (match) {
         clearTimeout(timer);
@@ -65,7 +72,55 @@ export async function startServer(clockStart: string): Promise<Server> {
       }
     });
   });
-  return { url, process: child, envFile };
+  return { url, simUrl, process: child, envFile };
+}
+
+/** Logs the demo user in through the simulator's login page over plain HTTP, as a browser
+ * without JavaScript would, and waits until the server's priority is the market session. */
+export async function logIn(server: Server): Promise<void> {
+  const start = await fetch(`${server.url}/auth/login`, { redirect: 'manual' });
+  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0];
+  const loginUrl = start.headers.get('location')!;
+  const page = await (await fetch(loginUrl)).text();
+  const hidden = page.match(/name="redirect_params" value="([^"]*)"/)![1].replaceAll('&amp;', '&');
+  const form = new URLSearchParams({
+    api_key: 'marketwarden_sim',
+    redirect_params: hidden,
+    user_id: 'MW0001',
+    password: 'demo',
+    action: 'login',
+  });
+  const submitted = await fetch(`${server.simUrl}/connect/login`, {
+    method: 'POST',
+    body: form,
+    redirect: 'manual',
+  });
+  const done = await fetch(submitted.headers.get('location')!, {
+    headers: { cookie },
+    redirect: 'manual',
+  });
+  expect(done.status).toBe(303);
+  await waitForPriority(server, 'MARKET_SESSION');
+}
+
+/** Waits until `/api/system/health` reports `priority`. */
+export async function waitForPriority(server: Server, priority: string): Promise<void> {
+  await expect
+    .poll(
+      async () => (await (await fetch(`${server.url}/api/system/health`)).json()).priority_status,
+      { timeout: 10_000, intervals: [50] },
+    )
+    .toBe(priority);
+}
+
+/** Sets the embedded simulator's faults (the whole set; fields left out are off). */
+export async function setFaults(server: Server, faults: Record<string, unknown>): Promise<void> {
+  const answer = await fetch(`${server.simUrl}/_sim/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  expect(answer.ok).toBe(true);
 }
 
 /** Waits until the app in `page` has hydrated: the banner sets a marker once it runs in WASM. */
@@ -73,10 +128,21 @@ export async function waitForHydration(page: Page): Promise<void> {
   await expect(page.getByTestId('status-banner')).toHaveAttribute('data-hydrated', 'true');
 }
 
-export const test = base.extend<{ clockStart: string; server: Server }>({
+export const test = base.extend<{
+  clockStart: string;
+  loggedIn: boolean;
+  serverArgs: string[];
+  server: Server;
+}>({
   clockStart: ['2026-11-30T10:00:00+05:30', { option: true }],
-  server: async ({ clockStart }, use) => {
-    const server = await startServer(clockStart);
+  // Most specs are about the market and the feed: they start logged in.
+  loggedIn: [true, { option: true }],
+  serverArgs: [[], { option: true }],
+  server: async ({ clockStart, loggedIn, serverArgs }, use) => {
+    const server = await startServer(clockStart, serverArgs);
+    if (loggedIn) {
+      await logIn(server);
+    }
     await use(server);
     server.process.kill('SIGTERM');
     fs.rmSync(path.dirname(server.envFile), { recursive: true, force: true });

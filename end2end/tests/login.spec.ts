@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { test, expect, waitForHydration } from './fixtures';
 
-test.use({ clockStart: '2026-11-30T10:00:00+05:30' });
+test.use({ clockStart: '2026-11-30T10:00:00+05:30', loggedIn: false });
 
 function savedToken(envFile: string): string | undefined {
   const text = fs.existsSync(envFile) ? fs.readFileSync(envFile, 'utf8') : '';
@@ -18,8 +18,10 @@ test('without a token the banner asks for a login, and one click through Kite fi
   await waitForHydration(page);
   const banner = page.getByTestId('status-banner');
   await expect(banner).toHaveClass(/auth-required/);
-  await expect(page.getByTestId('auth-notice')).toHaveText(/Kite login required/);
-  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByTestId('banner-title')).toHaveText('Login required');
+  await expect(page.getByTestId('banner-description')).toHaveText(/Kite login required/);
+  await expect(banner).toHaveAttribute('role', 'alert');
+  await expect(page.getByTestId('market-line')).toHaveText(/^Market live — /);
   const login = page.getByTestId('login-button');
   await expect(login).toHaveText('Log in to Kite');
 
@@ -32,6 +34,7 @@ test('without a token the banner asks for a login, and one click through Kite fi
   await expect(page.getByTestId('login-button')).toHaveCount(0);
   await expect(page.getByTestId('status-banner')).not.toHaveClass(/auth-required/);
   await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('status-banner')).toHaveAttribute('role', 'status');
 
   // The token is saved, and never reaches the browser.
   const token = savedToken(server.envFile);
@@ -58,6 +61,6 @@ test('a login cancelled at Kite says so and changes nothing', async ({ page, ser
 test('a forged callback is refused with a clear page', async ({ page, server }) => {
   const answer = await page.goto(`${server.url}/auth/callback?request_token=abc&state=forged`);
   expect(answer?.status()).toBe(400);
-  await expect(page.getByRole('alert')).toContainText('not one marketwarden issued');
+  await expect(page.getByTestId('login-failed')).toContainText('not one marketwarden issued');
   expect(savedToken(server.envFile)).toBeUndefined();
 });
