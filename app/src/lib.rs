@@ -22,8 +22,6 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::StaticSegment;
-use leptos_router::components::{Route, Router, Routes};
 
 pub use banner::{LiveState, SystemStatusBanner};
 use leptos::server::SharedValue;
@@ -82,13 +80,35 @@ pub fn App() -> impl IntoView {
         <Meta name="color-scheme" content="light dark" />
         <Title text="marketwarden" />
         <SystemStatusBanner snapshot live />
-        <Router>
-            <main class="page">
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=Dashboard />
-                </Routes>
-            </main>
-        </Router>
+        <main class="page">
+            {if current_path() == "/" {
+                view! { <Dashboard /> }.into_any()
+            } else {
+                view! { <NotFound /> }.into_any()
+            }}
+        </main>
+    }
+}
+
+/// The page's path: from the request on the server, from the address bar in the browser. Two
+/// pages do not need a client-side router (and the bundle is smaller without one).
+fn current_path() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| parts.uri.path().to_string())
+            .unwrap_or_else(|| "/".into())
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        window()
+            .location()
+            .pathname()
+            .unwrap_or_else(|_| "/".into())
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        "/".into()
     }
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use marketwarden_core::{
     AuthHealth, AuthState, FeedHealth, FeedState, MarketHealth, PriorityStatus, SystemHealth,
-    format_countdown, hh_mm_ss, ist_wall_clock,
+    format_countdown, hh_mm, hh_mm_ss, ist_wall_clock,
 };
 
 /// The auth and feed objects as last received, with the server time they describe.
@@ -165,7 +165,7 @@ fn details(
     if let (Some(next), Some(at)) = (market.next_phase, market.next_change_at) {
         market_rows.push((
             "Next",
-            format!("{} at {} IST", next.as_str(), at.format("%H:%M")),
+            format!("{} at {} IST", next.as_str(), hh_mm(at.time())),
         ));
     }
     if let Some(name) = market

@@ -7,15 +7,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
-use marketwarden_app::{App, SnapshotSource, shell};
+use leptos_axum::file_and_error_handler_with_context;
+use marketwarden_app::{SnapshotSource, shell};
 use marketwarden_core::{MarketHealth, MarketSnapshot};
 
 use crate::AppState;
 
 /// The whole router, ready to serve.
 pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // Rendering spawns on Leptos's executor: tokio's (a second call finds it set, which is fine).
+    let _ = any_spawner::Executor::init_tokio();
     let snapshot_state = state.clone();
     let snapshots = SnapshotSource(Arc::new(move || market_snapshot(&snapshot_state)));
     let provide_snapshots = move || leptos::prelude::provide_context(snapshots.clone());
@@ -31,10 +32,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/system/health/feed/reconnect", post(feed_reconnect))
         .route("/ws/market", get(crate::feed::relay::market_socket))
         .merge(crate::auth::routes::routes())
-        .leptos_routes_with_context(&state, routes, provide_snapshots.clone(), {
-            let options = state.leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .route(
+            "/",
+            get(leptos_axum::render_app_to_stream_with_context(
+                provide_snapshots.clone(),
+                {
+                    let options = state.leptos_options.clone();
+                    move || shell(options.clone())
+                },
+            )),
+        )
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             provide_snapshots,
             shell,
