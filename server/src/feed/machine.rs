@@ -257,13 +257,8 @@ impl FeedMachine {
                             .into();
                     return Vec::new();
                 }
-                let mut actions = Vec::new();
-                if self.link != Link::Idle {
-                    // The link uses the old token (or an attempt without one): replace it.
-                    actions.push(FeedAction::Disconnect);
-                    self.link = Link::Idle;
-                    self.link_generation = None;
-                }
+                // The link uses the old token (or an attempt without one): replace it.
+                let mut actions = self.drop_link();
                 let why = match generation {
                     Some(_) => "a new access token",
                     None => "waiting for a Kite login",
@@ -349,12 +344,7 @@ impl FeedMachine {
                 if !self.wants_connection() {
                     return Vec::new();
                 }
-                let mut actions = Vec::new();
-                if self.link != Link::Idle {
-                    actions.push(FeedAction::Disconnect);
-                }
-                self.link = Link::Idle;
-                self.link_generation = None;
+                let mut actions = self.drop_link();
                 self.retry_at = None;
                 self.backoff = None;
                 self.reason = "reconnecting on request".into();
@@ -433,6 +423,18 @@ impl FeedMachine {
         }
         self.reason = why.to_string();
         self.connect(now)
+    }
+
+    /// Forgets the link (open or being opened): a Disconnect when there was one.
+    fn drop_link(&mut self) -> Vec<FeedAction> {
+        let had_link = self.link != Link::Idle;
+        self.link = Link::Idle;
+        self.link_generation = None;
+        if had_link {
+            vec![FeedAction::Disconnect]
+        } else {
+            Vec::new()
+        }
     }
 
     fn connect(&mut self, now: Instant) -> Vec<FeedAction> {
