@@ -5,7 +5,7 @@
 
 pub mod broker;
 pub mod envfile;
-mod login;
+pub mod login;
 pub mod machine;
 pub mod routes;
 pub mod watcher;
