@@ -280,10 +280,12 @@ impl FeedMachine {
                 self.connections = self.connections.saturating_add(1);
                 self.retry_at = None;
                 self.backoff = None;
+                // STALE and ERROR stay (with their reasons) until data flows again.
                 if !matches!(self.state, FeedState::Stale | FeedState::Error) {
                     self.state = FeedState::Connecting;
+                    self.reason =
+                        "connected, subscriptions sent: waiting for the first frame".into();
                 }
-                self.reason = "connected, subscriptions sent: waiting for the first frame".into();
                 Vec::new()
             }
             FeedEvent::ConnectFailed { auth, reason } => {

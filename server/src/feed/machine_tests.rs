@@ -132,6 +132,10 @@ fn stale_exactly_at_the_threshold_and_replaced_at_once() {
     );
     machine.handle(FeedEvent::Connected, deadline, MAX);
     assert_eq!(machine.state(), FeedState::Stale, "until data flows again");
+    assert!(
+        machine.reason().starts_with("no frame for"),
+        "the reason stays with the state"
+    );
     machine.handle(FeedEvent::Frame, deadline, MAX);
     assert_eq!(machine.state(), FeedState::Connected);
     assert_eq!(machine.reconnects(), 1);
