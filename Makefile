@@ -13,11 +13,12 @@ ADDR ?= 127.0.0.1:3000
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: help run test tools build
+.PHONY: help run test bench tools build
 
 help:
 	@echo "make run    build in release mode and serve on http://$(ADDR)"
 	@echo "make test   formatting, lints, cargo tests, no_std builds and the browser suite"
+	@echo "make bench  the benchmarks of BENCHMARKS.md (needs oha: cargo install oha --locked)"
 
 tools:
 	@.ci/tools.sh
@@ -31,3 +32,10 @@ run: build
 test: tools
 	@.ci/tools.sh --browser
 	@.ci/test.sh
+
+# The figures of BENCHMARKS.md that a command reproduces.
+bench: tools
+	cargo bench -p marketwarden-core --bench phase
+	cargo bench -p marketwarden-server --bench frames
+	cargo bench -p marketwarden-server --bench health
+	server/benches/health_load.sh 10s
