@@ -39,3 +39,4 @@ bench: tools
 	cargo bench -p marketwarden-server --bench frames
 	cargo bench -p marketwarden-server --bench health
 	server/benches/health_load.sh 10s
+	server/benches/memory.sh 15
