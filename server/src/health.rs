@@ -176,9 +176,9 @@ impl HealthMemo {
     }
 }
 
-/// `GET /api/system/health`: always 200, with the whole answer (memoized for at most
-/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state).
-pub async fn health(State(state): State<AppState>) -> Response {
+/// The serialized health answer, shared by every request and event stream for at most
+/// [`HEALTH_MEMO_TTL`] and never across a change of the auth or feed state.
+fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let changes = (
         state
             .reports
@@ -192,17 +192,21 @@ pub async fn health(State(state): State<AppState>) -> Response {
             .map_or(0, |feed| feed.change_count()),
     );
     let now = tokio::time::Instant::now();
-    let body = match state.health_memo.get(changes, now) {
-        Some(body) => body,
-        None => {
-            let mut body = Vec::with_capacity(2048);
-            if serde_json::to_writer(&mut body, &system_health(&state)).is_err() {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-            let body = bytes::Bytes::from(body);
-            state.health_memo.put(changes, now, body.clone());
-            body
-        }
+    if let Some(body) = state.health_memo.get(changes, now) {
+        return Some(body);
+    }
+    let mut body = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut body, &system_health(state)).ok()?;
+    let body = bytes::Bytes::from(body);
+    state.health_memo.put(changes, now, body.clone());
+    Some(body)
+}
+
+/// `GET /api/system/health`: always 200, with the whole answer (memoized for at most
+/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state).
+pub async fn health(State(state): State<AppState>) -> Response {
+    let Some(body) = health_json(&state) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     (
         [(
@@ -274,11 +278,13 @@ pub async fn events(
                     () = sleep_for(market_change) => {}
                 }
             }
-            let health = system_health(&state);
-            let event = Event::default()
-                .event("health")
-                .json_data(&health)
-                .unwrap_or_else(|_| Event::default().comment("unencodable"));
+            // One serialization shared by every subscriber of the same change.
+            let event = match health_json(&state) {
+                Some(json) => Event::default()
+                    .event("health")
+                    .data(String::from_utf8_lossy(&json)),
+                None => Event::default().comment("unencodable"),
+            };
             Some((Ok(event), (state, auth, feed, false)))
         },
     );
