@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use marketwarden_core::{
     AuthHealth, AuthState, FeedHealth, FeedState, MarketHealth, PriorityStatus, SystemHealth,
-    format_countdown, hh_mm, hh_mm_ss, ist_wall_clock,
+    day_label, format_countdown, hh_mm, hh_mm_ss, ist_wall_clock,
 };
 
 /// The auth and feed objects as last received, with the server time they describe.
@@ -145,10 +145,6 @@ pub fn ago(seconds: f64) -> String {
     }
 }
 
-fn ist_time(at: DateTime<Utc>) -> String {
-    format!("{} IST", hh_mm_ss(ist_wall_clock(at).time()))
-}
-
 /// Seconds between the report and `now`, added to a "seconds ago" from the report.
 fn aged(seconds_ago: f64, machines: &MachineStates, now: DateTime<Utc>) -> f64 {
     let since_report = (now - machines.reported_at).num_milliseconds() as f64 / 1000.0;
@@ -204,7 +200,11 @@ fn details(
             rows.push(("Token age", format!("{hours:.1} h")));
         }
         if let Some(at) = auth.expires_at {
-            rows.push(("Trusted until", ist_time(at)));
+            let local = ist_wall_clock(at);
+            rows.push((
+                "Trusted until",
+                format!("{} {} IST", day_label(local.date()), hh_mm(local.time())),
+            ));
         }
         if let Some(at) = auth.last_verified_at {
             let seconds = (now - at).num_milliseconds() as f64 / 1000.0;
@@ -408,6 +408,7 @@ mod tests {
         auth.user_id = Some("MW0001".into());
         auth.token_age_hours = Some(1.0);
         auth.last_verified_at = Some(reported - TimeDelta::seconds(20));
+        auth.expires_at = Some(ist(6, 0) + TimeDelta::days(1));
         let feed = states.feed.as_mut().unwrap();
         feed.last_tick_seconds_ago = Some(2.0);
         feed.connection_quality = 0.987;
@@ -422,6 +423,10 @@ mod tests {
                 .map(|(_, value)| value.clone())
         };
         assert_eq!(find("Kite login", "User").as_deref(), Some("MW0001"));
+        assert_eq!(
+            find("Kite login", "Trusted until").as_deref(),
+            Some("Tue 1 Dec 06:00 IST")
+        );
         assert_eq!(
             find("Kite login", "Last checked with Kite").as_deref(),
             Some("23 s ago")
