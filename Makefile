@@ -40,3 +40,4 @@ bench: tools
 	cargo bench -p marketwarden-server --bench health
 	server/benches/health_load.sh 10s
 	server/benches/memory.sh 15
+	server/benches/sse_fanout.sh 2000
