@@ -41,3 +41,4 @@ bench: tools
 	server/benches/health_load.sh 10s
 	server/benches/memory.sh 15
 	server/benches/sse_fanout.sh 2000
+	server/benches/load_with_feed.sh 60
