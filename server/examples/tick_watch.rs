@@ -13,8 +13,13 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let base = args.next().expect("base URL");
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let url = format!("{}/ws/market", base.trim_end_matches('/').replace("http", "ws"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    let url = format!(
+        "{}/ws/market",
+        base.trim_end_matches('/').replace("http", "ws")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut arrivals = Vec::new();
     while let Ok(Some(Ok(message))) = tokio::time::timeout_at(end, socket.next()).await {
