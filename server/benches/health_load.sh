@@ -11,22 +11,10 @@ duration="${1:-10s}"
 command -v oha >/dev/null || { echo "oha is not installed: cargo install oha --locked" >&2; exit 1; }
 cargo build --release --quiet --bin marketwarden --example bare_axum -p marketwarden-server
 
-logs="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
-./target/release/marketwarden serve --addr 127.0.0.1:0 --env-file "$logs/.env" \
-  --clock-start 2026-11-30T10:00:00+05:30 >"$logs/server.log" 2>&1 &
+source server/benches/common.sh
+start_server
 ./target/release/examples/bare_axum >"$logs/bare.log" 2>&1 &
-address_of() {
-  for _ in $(seq 100); do
-    if grep -qo 'listening on http://[^ ]*' "$1"; then
-      grep -o 'listening on http://[^ ]*' "$1" | head -1 | sed 's/listening on //'
-      return
-    fi
-    sleep 0.1
-  done
-  echo "no address in $1" >&2; exit 1
-}
-server="$(address_of "$logs/server.log")"
+server="$base"
 bare="$(address_of "$logs/bare.log")"
 
 measure() { # name url

@@ -8,12 +8,8 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-60}"
 command -v oha >/dev/null || { echo "oha is not installed: cargo install oha --locked" >&2; exit 1; }
 cargo build --release --quiet --bin marketwarden --example tick_watch -p marketwarden-server
-logs="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
-./target/release/marketwarden serve --addr 127.0.0.1:0 --env-file "$logs/.env" \
-  --clock-start 2026-11-30T10:00:00+05:30 >"$logs/server.log" 2>&1 &
-for _ in $(seq 100); do grep -q 'listening on' "$logs/server.log" && break; sleep 0.1; done
-base="$(grep -o 'listening on http://[^ ]*' "$logs/server.log" | head -1 | sed 's/listening on //')"
+source server/benches/common.sh
+start_server
 python3 server/benches/login.py "$base"
 sleep 2
 echo "before the load:  $(./target/release/examples/tick_watch "$base" 20)"

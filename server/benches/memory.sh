@@ -7,13 +7,9 @@ cd "$(dirname "$0")/../.."
 settle="${1:-20}"
 cargo build --release --quiet --bin marketwarden -p marketwarden-server
 instruments="$(python3 -c 'print(",".join(f"{738561 + 256 * i}:full" for i in range(100)))')"
-logs="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
-./target/release/marketwarden serve --addr 127.0.0.1:0 --env-file "$logs/.env" \
-  --clock-start 2026-11-30T10:00:00+05:30 --feed-instruments "$instruments" >"$logs/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$logs/server.log" && break; sleep 0.1; done
-base="$(grep -o 'listening on http://[^ ]*' "$logs/server.log" | head -1 | sed 's/listening on //')"
+source server/benches/common.sh
+start_server --feed-instruments "$instruments"
+pid="$server_pid"
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$pid/status"; }
 echo "started, not logged in: $(rss)"
 python3 server/benches/login.py "$base"
