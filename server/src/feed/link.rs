@@ -47,7 +47,10 @@ impl TickerConnector for KiteTicker {
     }
 }
 
-impl TickerLink for TickerConnection {
+impl<S> TickerLink for TickerConnection<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     fn send<'a>(
         &'a mut self,
         request: &'a ClientRequest,

@@ -4,8 +4,10 @@
 //! `Authorization: token api_key:access_token`; every call times out after 7 s, as the official
 //! clients do. Kite's error envelope becomes a typed [`KiteError`] the auth machine classifies.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -202,11 +204,71 @@ pub fn checksum(api_key: &str, request_token: &str, api_secret: &str) -> String 
 }
 
 /// A Kite Connect REST client for one app (`api_key`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct KiteRest {
-    http: reqwest::Client,
+    transport: Arc<dyn RestTransport>,
     endpoints: KiteEndpoints,
     api_key: String,
+}
+
+impl std::fmt::Debug for KiteRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KiteRest")
+            .field("endpoints", &self.endpoints)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP answer as the client reads it.
+#[derive(Clone, Debug)]
+pub struct RestResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: bytes::Bytes,
+}
+
+/// Carries one HTTP request to Kite and back: HTTPS in production, an in-memory connection to
+/// the simulator in paused-clock tests ([`crate::sim::pipe`]). Requests are complete: method,
+/// absolute URL, every header, the body.
+pub trait RestTransport: Send + Sync {
+    /// Sends `request`; fails with [`KiteError::Timeout`] or [`KiteError::Transport`].
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<RestResponse, KiteError>>;
+}
+
+/// HTTPS through `reqwest`, with the client-wide timeout.
+struct ReqwestTransport(reqwest::Client);
+
+impl RestTransport for ReqwestTransport {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<RestResponse, KiteError>> {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(transport_error)?;
+            let response = self.0.execute(request).await.map_err(transport_error)?;
+            let status = response.status().as_u16();
+            let content_type = content_type_of(response.headers());
+            let body = response.bytes().await.map_err(transport_error)?;
+            Ok(RestResponse {
+                status,
+                content_type,
+                body,
+            })
+        })
+    }
+}
+
+/// The `Content-Type` header's value, or empty.
+pub fn content_type_of(headers: &http::HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 #[derive(Deserialize)]
@@ -254,14 +316,26 @@ impl KiteRest {
     ) -> Result<Self, KiteError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
-            .user_agent(concat!("marketwarden/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| KiteError::Transport(error.to_string()))?;
-        Ok(Self {
-            http,
+        Ok(Self::with_transport(
+            endpoints,
+            api_key,
+            Arc::new(ReqwestTransport(http)),
+        ))
+    }
+
+    /// A client that sends its requests through `transport`.
+    pub fn with_transport(
+        endpoints: KiteEndpoints,
+        api_key: impl Into<String>,
+        transport: Arc<dyn RestTransport>,
+    ) -> Self {
+        Self {
+            transport,
             endpoints,
             api_key: api_key.into(),
-        })
+        }
     }
 
     /// The login URL: `?v=3&api_key=…`, plus `redirect_params` (URL-encoded query string) that
@@ -294,12 +368,19 @@ impl KiteRest {
         api_secret: &Secret,
     ) -> Result<Session, KiteError> {
         let checksum = checksum(&self.api_key, request_token, api_secret.expose());
-        let form = [
+        let form = serde_urlencoded::to_string([
             ("api_key", self.api_key.as_str()),
             ("request_token", request_token),
             ("checksum", checksum.as_str()),
-        ];
-        let request = self.http.post(self.url("/session/token")).form(&form);
+        ])
+        .map_err(|error| KiteError::Transport(error.to_string()))?;
+        let request = self
+            .request(http::Method::POST, "/session/token")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form.into_bytes());
         let wire: SessionWire = self.send(request).await?;
         Ok(Session {
             user_id: wire.user_id,
@@ -316,9 +397,12 @@ impl KiteRest {
     /// See [`KiteError`].
     pub async fn profile(&self, access_token: &Secret) -> Result<Profile, KiteError> {
         let request = self
-            .http
-            .get(self.url("/user/profile"))
-            .header("Authorization", self.authorization(access_token));
+            .request(http::Method::GET, "/user/profile")
+            .header(
+                http::header::AUTHORIZATION,
+                self.authorization(access_token),
+            )
+            .body(Vec::new());
         self.send(request).await
     }
 
@@ -328,20 +412,33 @@ impl KiteRest {
     ///
     /// See [`KiteError`].
     pub async fn logout(&self, access_token: &Secret) -> Result<(), KiteError> {
+        let query = serde_urlencoded::to_string([
+            ("api_key", self.api_key.as_str()),
+            ("access_token", access_token.expose()),
+        ])
+        .map_err(|error| KiteError::Transport(error.to_string()))?;
         let request = self
-            .http
-            .delete(self.url("/session/token"))
-            .query(&[
-                ("api_key", self.api_key.as_str()),
-                ("access_token", access_token.expose()),
-            ])
-            .header("Authorization", self.authorization(access_token));
+            .request(http::Method::DELETE, &format!("/session/token?{query}"))
+            .header(
+                http::header::AUTHORIZATION,
+                self.authorization(access_token),
+            )
+            .body(Vec::new());
         let _: bool = self.send(request).await?;
         Ok(())
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.endpoints.api_root.trim_end_matches('/'))
+    /// A request to `path` (with its query) with the headers every call carries.
+    fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
+        let url = format!("{}{path}", self.endpoints.api_root.trim_end_matches('/'));
+        http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("X-Kite-Version", "3")
+            .header(
+                http::header::USER_AGENT,
+                concat!("marketwarden/", env!("CARGO_PKG_VERSION")),
+            )
     }
 
     fn authorization(&self, access_token: &Secret) -> String {
@@ -350,21 +447,15 @@ impl KiteRest {
 
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
-        request: reqwest::RequestBuilder,
+        request: Result<http::Request<Vec<u8>>, http::Error>,
     ) -> Result<T, KiteError> {
-        let response = request
-            .header("X-Kite-Version", "3")
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = response.bytes().await.map_err(transport_error)?;
+        // Only a malformed API root fails here; the error text holds no URL.
+        let request = request.map_err(|error| KiteError::Transport(error.to_string()))?;
+        let RestResponse {
+            status,
+            content_type,
+            body,
+        } = self.transport.send(request).await?;
         if status >= 400 {
             return Err(match serde_json::from_slice::<ErrorEnvelope>(&body) {
                 Ok(envelope) => KiteError::Api {

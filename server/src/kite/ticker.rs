@@ -4,6 +4,7 @@
 //! protocol. A 403 at the handshake is reported as an auth failure, never as a network one.
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -66,9 +67,9 @@ pub enum TickerEvent {
     },
 }
 
-/// An open ticker connection.
-pub struct TickerConnection {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+/// An open ticker connection, over TCP (and TLS) unless a test gave it another stream.
+pub struct TickerConnection<S = MaybeTlsStream<TcpStream>> {
+    socket: WebSocketStream<S>,
 }
 
 /// The handshake URL: the root with Kite's `api_key` and `access_token` query. It holds the
@@ -105,6 +106,36 @@ pub async fn connect(
     api_key: &str,
     access_token: &Secret,
 ) -> Result<TickerConnection, TickerConnectError> {
+    let request = handshake_request(root, api_key, access_token)?;
+    let result = tokio_tungstenite::connect_async(request).await;
+    opened(result.map(|(socket, _)| socket))
+}
+
+/// Opens a connection to the ticker at `root` over `stream`, an already open byte stream to
+/// the server (paused-clock tests use an in-memory one). The handshake is the same.
+///
+/// # Errors
+///
+/// See [`TickerConnectError`].
+pub async fn connect_over<S>(
+    stream: S,
+    root: &str,
+    api_key: &str,
+    access_token: &Secret,
+) -> Result<TickerConnection<S>, TickerConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let request = handshake_request(root, api_key, access_token)?;
+    let result = tokio_tungstenite::client_async(request, stream).await;
+    opened(result.map(|(socket, _)| socket))
+}
+
+fn handshake_request(
+    root: &str,
+    api_key: &str,
+    access_token: &Secret,
+) -> Result<tungstenite::handshake::client::Request, TickerConnectError> {
     let url = handshake_url(root, api_key, access_token);
     let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
         .map_err(|_| TickerConnectError::Transport("the ticker URL is not valid".into()))?;
@@ -112,8 +143,14 @@ pub async fn connect(
         "X-Kite-Version",
         tungstenite::http::HeaderValue::from_static("3"),
     );
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(TickerConnection { socket }),
+    Ok(request)
+}
+
+fn opened<S>(
+    result: Result<WebSocketStream<S>, tungstenite::Error>,
+) -> Result<TickerConnection<S>, TickerConnectError> {
+    match result {
+        Ok(socket) => Ok(TickerConnection { socket }),
         Err(tungstenite::Error::Http(response)) => match response.status().as_u16() {
             403 => Err(TickerConnectError::Forbidden),
             status => Err(TickerConnectError::Rejected { status }),
@@ -123,7 +160,7 @@ pub async fn connect(
     }
 }
 
-impl TickerConnection {
+impl<S: AsyncRead + AsyncWrite + Unpin> TickerConnection<S> {
     /// Sends a subscribe, unsubscribe or mode request.
     ///
     /// # Errors

@@ -2,6 +2,7 @@
 //! Kite's envelopes, statuses and rate limits, and fault injection through `/_sim/faults`. It is
 //! the broker of `run` when no Kite credentials are configured, and the peer of every test.
 
+pub mod pipe;
 mod rest;
 pub mod ticker;
 pub mod tokens;

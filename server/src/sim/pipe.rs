@@ -1,0 +1,157 @@
+//! The simulator over in-memory connections, for tests on a paused clock (where real sockets
+//! would let tokio skip time while bytes are in flight).
+//!
+//! Nothing is shortcut: each connection is a byte stream on which the simulator's router is
+//! served as HTTP/1.1 by hyper, the REST client writes real requests and the ticker client makes
+//! a real WebSocket upgrade, exactly as over TCP.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::BoxFuture;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::DuplexStream;
+
+use super::{Simulator, router};
+use crate::auth::TickerCredentials;
+use crate::feed::link::{TickerConnector, TickerLink};
+use crate::kite::rest::{
+    KiteEndpoints, KiteError, REQUEST_TIMEOUT, RestResponse, RestTransport, content_type_of,
+};
+use crate::kite::ticker::{self, TickerConnectError};
+
+/// Bytes each direction of a connection buffers before the writer waits.
+const PIPE_BUFFER: usize = 64 * 1024;
+
+/// Opens in-memory connections to one simulator.
+#[derive(Clone)]
+pub struct SimPipe {
+    router: axum::Router,
+    opened: Arc<AtomicU64>,
+}
+
+impl SimPipe {
+    /// Serves `sim` on every connection opened with [`SimPipe::open`].
+    pub fn new(sim: Arc<Simulator>) -> Self {
+        Self {
+            router: router(sim),
+            opened: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The endpoints to give the clients; only their paths matter.
+    pub fn endpoints() -> KiteEndpoints {
+        KiteEndpoints {
+            api_root: "http://kite-sim.invalid".into(),
+            login_url: "http://kite-sim.invalid/connect/login".into(),
+            ticker_url: "ws://kite-sim.invalid".into(),
+        }
+    }
+
+    /// A new connection: the client's end. The simulator serves the other end until either side
+    /// closes it.
+    pub fn open(&self) -> DuplexStream {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        let (client, server) = tokio::io::duplex(PIPE_BUFFER);
+        let service = TowerToHyperService::new(self.router.clone());
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), service)
+                .with_upgrades();
+            // A client that goes away mid-request is not the simulator's problem.
+            let _ = served.await;
+        });
+        client
+    }
+
+    /// Connections opened so far (REST calls and ticker connections).
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// One HTTP exchange on a new connection, as a browser or client library would make it.
+    ///
+    /// # Errors
+    ///
+    /// The connection broke (the text says how).
+    pub async fn exchange(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<bytes::Bytes>, String> {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(self.open()))
+                .await
+                .map_err(|error| error.to_string())?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let request = origin_form(request);
+        let response = sender
+            .send_request(request.map(http_body_util::Full::new))
+            .await
+            .map_err(|error| error.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|error| error.to_string())?
+            .to_bytes();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+/// An HTTP/1.1 request line carries the path only, with the authority in `Host`.
+fn origin_form(mut request: http::Request<Vec<u8>>) -> http::Request<bytes::Bytes> {
+    let uri = request.uri().clone();
+    if let Some(authority) = uri.authority()
+        && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    if let Some(path) = uri.path_and_query()
+        && let Ok(path) = http::Uri::try_from(path.as_str())
+    {
+        *request.uri_mut() = path;
+    }
+    request.map(bytes::Bytes::from)
+}
+
+impl RestTransport for SimPipe {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<RestResponse, KiteError>> {
+        Box::pin(async move {
+            let exchange = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(request));
+            let response = exchange
+                .await
+                .map_err(|_| KiteError::Timeout)?
+                .map_err(KiteError::Transport)?;
+            Ok(RestResponse {
+                status: response.status().as_u16(),
+                content_type: content_type_of(response.headers()),
+                body: response.into_body(),
+            })
+        })
+    }
+}
+
+impl TickerConnector for SimPipe {
+    fn connect<'a>(
+        &'a self,
+        credentials: &'a TickerCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+        Box::pin(async move {
+            let connection = ticker::connect_over(
+                self.open(),
+                &Self::endpoints().ticker_url,
+                &credentials.api_key,
+                &credentials.access_token,
+            )
+            .await?;
+            Ok(Box::new(connection) as Box<dyn TickerLink>)
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! The world: the server's machines and the simulator in one paused runtime, the browser's
+//! clicks, and the checks of each health answer.
+
+use super::*;
+
+/// One ticker connection attempt, as the connector saw it.
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub generation: u64,
+    /// Whether Kite would accept the token (ignoring an injected 403).
+    pub token_alive: bool,
+    pub opened: bool,
+}
+
+/// The ticker through the pipe, with every attempt recorded.
+pub struct RecordingConnector {
+    pub pipe: SimPipe,
+    pub sim: Arc<Simulator>,
+    pub clock: Arc<dyn Clock>,
+    pub attempts: Mutex<Vec<Attempt>>,
+}
+
+impl TickerConnector for RecordingConnector {
+    fn connect<'a>(
+        &'a self,
+        credentials: &'a TickerCredentials,
+    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+        Box::pin(async move {
+            let at = self.clock.now();
+            let token_alive = self
+                .sim
+                .access_token_is_valid(credentials.access_token.expose());
+            let result = self.pipe.connect(credentials).await;
+            self.attempts.lock().unwrap().push(Attempt {
+                at,
+                generation: credentials.generation,
+                token_alive,
+                opened: result.is_ok(),
+            });
+            result
+        })
+    }
+}
+
+/// An injected 403 window: its start, and its end once over.
+pub type ForbidWindow = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+pub struct World {
+    pub sim: Arc<Simulator>,
+    pub pipe: SimPipe,
+    pub clock: Arc<dyn Clock>,
+    pub auth: Arc<AuthService>,
+    pub feed: Arc<FeedService>,
+    pub connector: Arc<RecordingConnector>,
+    pub router: axum::Router,
+    pub report: Mutex<Report>,
+    /// When the current token was issued (the last successful login).
+    pub token_issued: Mutex<Option<DateTime<Utc>>>,
+    /// Kite's flushes so far.
+    pub flushes: Mutex<Vec<DateTime<Utc>>>,
+    /// Injected 403 windows: start, and end once over.
+    pub forbidden: Mutex<Vec<ForbidWindow>>,
+    pub faults: Mutex<Faults>,
+    pub _env_folder: tempfile::TempDir,
+}
+
+impl World {
+    pub async fn start(
+        clock: Arc<dyn Clock>,
+        sim: Arc<Simulator>,
+        shutdown: &CancellationToken,
+    ) -> Arc<Self> {
+        let api_key = sim.config().api_key.clone();
+        let api_secret = sim.config().api_secret.clone();
+        let pipe = SimPipe::new(sim.clone());
+        let rest = KiteRest::with_transport(SimPipe::endpoints(), &api_key, Arc::new(pipe.clone()));
+        let env_folder = tempfile::tempdir().unwrap();
+        let auth = AuthService::new(
+            AuthConfig {
+                api_key,
+                env_file: env_folder.path().join(".env"),
+                expected_user_id: Some("MW0001".into()),
+                environment_token: None,
+            },
+            Arc::new(KiteBroker::new(rest, api_secret)),
+            clock.clone(),
+        );
+        auth.start(shutdown.clone()).await;
+        let calendar = Arc::new(CalendarStore::builtin());
+        let connector = Arc::new(RecordingConnector {
+            pipe: pipe.clone(),
+            sim: sim.clone(),
+            clock: clock.clone(),
+            attempts: Mutex::default(),
+        });
+        let feed = FeedService::new(
+            FeedConfig {
+                settings: FeedSettings::default(),
+                pre_open_lead: PRE_OPEN_LEAD.to_std().unwrap(),
+                instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
+                connect_timeout: Duration::from_secs(10),
+            },
+            connector.clone(),
+            clock.clone(),
+            calendar.clone(),
+        );
+        let rejections = auth.clone();
+        let mut jitter = Rng(0x5eed_1234_abcd_0001);
+        tokio::spawn(feed.clone().run(
+            auth.credentials(),
+            Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
+            Box::new(move || jitter.unit()),
+            shutdown.clone(),
+        ));
+        let state = AppState::new("target/site", clock.clone(), calendar)
+            .with_auth(auth.clone())
+            .with_feed(feed.clone());
+        Arc::new(Self {
+            sim,
+            pipe,
+            clock,
+            auth,
+            feed,
+            connector,
+            router: app(state),
+            report: Mutex::default(),
+            token_issued: Mutex::default(),
+            flushes: Mutex::default(),
+            forbidden: Mutex::default(),
+            faults: Mutex::default(),
+            _env_folder: env_folder,
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn violation(&self, what: String) {
+        let line = format!("{}: {what}", in_ist(self.now()));
+        self.report.lock().unwrap().violations.push(line);
+    }
+
+    pub async fn sleep_until(&self, at: DateTime<Utc>) {
+        if let Ok(wait) = (at - self.now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub fn set_faults(&self, change: impl FnOnce(&mut Faults)) {
+        let mut faults = self.faults.lock().unwrap();
+        change(&mut faults);
+        self.sim.set_faults(faults.clone());
+    }
+
+    /// A request to the server's router, as a browser sends it.
+    pub async fn browse(&self, uri: &str, cookie: Option<&str>) -> http::Response<bytes::Bytes> {
+        let mut request = http::Request::get(uri);
+        if let Some(cookie) = cookie {
+            request = request.header(http::header::COOKIE, cookie);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        let response = http::Response::from_parts(parts, body);
+        self.scan_for_secrets(uri, &response);
+        response
+    }
+
+    /// No answer of the server may hold the API secret or an access token, in its headers or
+    /// its body.
+    fn scan_for_secrets(&self, uri: &str, response: &http::Response<bytes::Bytes>) {
+        let mut secrets = self.sim.issued_tokens();
+        secrets.push(self.sim.config().api_secret.expose().to_owned());
+        let body = String::from_utf8_lossy(response.body());
+        let headers = format!("{:?}", response.headers());
+        self.report.lock().unwrap().responses_scanned += 1;
+        if secrets
+            .iter()
+            .any(|secret| body.contains(secret.as_str()) || headers.contains(secret.as_str()))
+        {
+            let path = uri.split('?').next().unwrap_or(uri);
+            self.violation(format!("the answer to {path} holds a secret"));
+        }
+    }
+
+    /// The trader's login, click by click: our `/auth/login`, Kite's page, its form, our
+    /// callback with the browser's cookie.
+    pub async fn log_in(self: &Arc<Self>) -> Result<(), String> {
+        let start = self.browse("/auth/login", None).await;
+        let header = |response: &http::Response<bytes::Bytes>, name| {
+            response
+                .headers()
+                .get(&name)
+                .and_then(|value: &http::HeaderValue| value.to_str().ok())
+                .map(str::to_owned)
+                .ok_or(format!("no {name} header"))
+        };
+        let kite_login = header(&start, http::header::LOCATION)?;
+        let cookie = header(&start, http::header::SET_COOKIE)?;
+        let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+        let page = self
+            .pipe
+            .exchange(http::Request::get(kite_login).body(Vec::new()).unwrap())
+            .await?;
+        let html = String::from_utf8_lossy(page.body()).into_owned();
+        let redirect_params = html
+            .split(r#"name="redirect_params" value=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or("no login form")?
+            .replace("&amp;", "&");
+        let form = serde_urlencoded::to_string([
+            ("api_key", SimConfig::default().api_key.as_str()),
+            ("redirect_params", redirect_params.as_str()),
+            ("user_id", "MW0001"),
+            ("password", "demo"),
+            ("action", "login"),
+        ])
+        .unwrap();
+        let submitted = self
+            .pipe
+            .exchange(
+                http::Request::post(format!("{}/connect/login", SimPipe::endpoints().api_root))
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.into_bytes())
+                    .unwrap(),
+            )
+            .await?;
+        let back = header(&submitted, http::header::LOCATION)?;
+        let query = back.split_once('?').ok_or("no query")?.1;
+        let done = self
+            .browse(&format!("/auth/callback?{query}"), Some(&cookie))
+            .await;
+        if done.status() == http::StatusCode::SEE_OTHER {
+            *self.token_issued.lock().unwrap() = Some(self.now());
+            self.expect_expiry(self.now());
+            self.report.lock().unwrap().logins += 1;
+            Ok(())
+        } else {
+            self.report.lock().unwrap().refused_logins += 1;
+            Err(format!("callback answered {}", done.status()))
+        }
+    }
+
+    /// Logs in, retrying every two minutes (Kite may be answering 429).
+    pub async fn log_in_until_done(self: &Arc<Self>) {
+        for _ in 0..30 {
+            if self.log_in().await.is_ok() {
+                self.expect_live_data_after_login().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(120)).await;
+        }
+        self.violation("no login succeeded within an hour".into());
+    }
+
+    /// After a login in trading hours, data flows within [`LOGIN_TO_LIVE_BOUND`] unless the
+    /// ticker is made to refuse or stall.
+    pub async fn expect_live_data_after_login(&self) {
+        let now = self.now();
+        let faults = self.faults.lock().unwrap().clone();
+        let window = feed_window(now) && feed_window(now + TimeDelta::seconds(10));
+        if !window || faults != Faults::default() {
+            return;
+        }
+        match self
+            .wait_for_feed(LOGIN_TO_LIVE_BOUND, |state| state == FeedState::Connected)
+            .await
+        {
+            Some(delay) => self.record_delay("login to live data", delay),
+            None => self.violation(format!(
+                "no live data within {LOGIN_TO_LIVE_BOUND:?} of a login (feed {:?})",
+                self.feed.health().state
+            )),
+        }
+    }
+
+    /// Waits until the feed's state satisfies `wanted`; how long that took, or `None` after
+    /// `bound`.
+    pub async fn wait_for_feed(
+        &self,
+        bound: Duration,
+        wanted: impl Fn(FeedState) -> bool,
+    ) -> Option<Duration> {
+        let began = Instant::now();
+        let mut changes = self.feed.changes();
+        let reached = tokio::time::timeout(bound, async {
+            loop {
+                if wanted(self.feed.health().state) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        reached.ok().map(|()| began.elapsed())
+    }
+
+    /// As [`World::wait_for_feed`], for the auth state.
+    pub async fn wait_for_auth(
+        &self,
+        bound: Duration,
+        wanted: impl Fn(AuthState) -> bool,
+    ) -> Option<Duration> {
+        let began = Instant::now();
+        let mut changes = self.auth.changes();
+        let reached = tokio::time::timeout(bound, async {
+            loop {
+                if wanted(self.auth.health().state) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        reached.ok().map(|()| began.elapsed())
+    }
+
+    /// The token's end by the machine's own rule (the earlier of 06:00 the next day and 20
+    /// hours after its issue) must show at once: EXPIRED within a second.
+    pub fn expect_expiry(self: &Arc<Self>, issued: DateTime<Utc>) {
+        let world = self.clone();
+        tokio::spawn(async move {
+            let expiry = local_expiry(issued);
+            world.sleep_until(expiry).await;
+            if *world.token_issued.lock().unwrap() != Some(issued) {
+                return; // replaced by a newer login
+            }
+            match world
+                .wait_for_auth(Duration::from_secs(1), |state| state != AuthState::Valid)
+                .await
+            {
+                Some(delay) => world.record_delay("expiry shown", delay),
+                None => world.violation(format!(
+                    "still {:?} at the token's expiry",
+                    world.auth.health().state
+                )),
+            }
+        });
+    }
+
+    pub fn record_delay(&self, kind: &'static str, delay: Duration) {
+        let mut report = self.report.lock().unwrap();
+        report.delays.entry(kind).or_default().push(delay);
+    }
+
+    /// True when a valid token is in place and the session runs long enough to judge recovery.
+    pub fn recovery_is_ours(&self) -> bool {
+        let now = self.now();
+        let token_ok = self.auth.health().state == AuthState::Valid
+            && self
+                .sim
+                .issued_tokens()
+                .last()
+                .is_some_and(|token| self.sim.access_token_is_valid(token));
+        let window = feed_window(now)
+            && feed_window(now + TimeDelta::from_std(FEED_RECOVERY_BOUND).unwrap());
+        if !(token_ok && window) {
+            self.report.lock().unwrap().skipped_checks += 1;
+        }
+        token_ok && window
+    }
+
+    /// Checks one health answer against the model.
+    pub async fn check_health(&self, why: &str) {
+        let response = self.browse("/api/system/health", None).await;
+        let now = self.now();
+        if response.status() != http::StatusCode::OK {
+            self.violation(format!("health answered {} ({why})", response.status()));
+            return;
+        }
+        let health: SystemHealth = match serde_json::from_slice(response.body()) {
+            Ok(health) => health,
+            Err(error) => {
+                self.violation(format!("health is not a SystemHealth: {error}"));
+                return;
+            }
+        };
+        self.report.lock().unwrap().health_checks += 1;
+        let phase = expected_phase(now);
+        if health.market.phase != phase {
+            self.violation(format!(
+                "market phase {:?}, expected {phase:?} ({why})",
+                health.market.phase
+            ));
+        }
+        let trading = phase != MarketPhase::Closed;
+        let requires_login = matches!(health.auth.state, AuthState::Expired | AuthState::Required);
+        if health.auth.requires_login != requires_login {
+            self.violation(format!(
+                "requires_login {} in {:?}",
+                health.auth.requires_login, health.auth.state
+            ));
+        }
+        let expected_priority = if requires_login {
+            PriorityStatus::AuthRequired
+        } else if trading && health.feed.state != FeedState::Connected {
+            PriorityStatus::FeedDisconnected
+        } else {
+            PriorityStatus::MarketSession
+        };
+        if health.priority_status != expected_priority {
+            self.violation(format!(
+                "priority {:?}, expected {expected_priority:?} (auth {:?}, feed {:?}, {phase:?}; {why})",
+                health.priority_status, health.auth.state, health.feed.state
+            ));
+        }
+        if !feed_window(now) && health.feed.state != FeedState::Disconnected {
+            self.violation(format!(
+                "feed {:?} outside trading hours ({why})",
+                health.feed.state
+            ));
+        }
+        self.check_token_truth(health.auth.state, now, why);
+        if self.sim.open_connections() > 2 {
+            self.violation(format!(
+                "{} ticker connections open at once",
+                self.sim.open_connections()
+            ));
+        }
+    }
+
+    /// The auth state tells the truth about the token: never a login demand while Kite still
+    /// accepts the token and no rule says it is over; never VALID long after Kite killed it.
+    pub fn check_token_truth(&self, state: AuthState, now: DateTime<Utc>, why: &str) {
+        let Some(issued) = *self.token_issued.lock().unwrap() else {
+            return;
+        };
+        let token_alive = self
+            .sim
+            .issued_tokens()
+            .last()
+            .is_some_and(|token| self.sim.access_token_is_valid(token));
+        let next_six = next_six_am(issued);
+        let local_expiry = local_expiry(issued);
+        let flushed_at = self
+            .flushes
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .find(|at| *at >= issued);
+        let forbidden_since_issue = self
+            .forbidden
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(start, end)| end.is_none_or(|end| end >= issued) && *start <= now);
+        match state {
+            AuthState::Expired | AuthState::Required => {
+                if token_alive && now < local_expiry && !forbidden_since_issue {
+                    self.violation(format!(
+                        "{state:?} while Kite accepts the token issued at {} ({why})",
+                        in_ist(issued)
+                    ));
+                }
+            }
+            AuthState::Valid => {
+                if !token_alive {
+                    let died = flushed_at.unwrap_or(next_six);
+                    if now - died > TOKEN_DEATH_BOUND {
+                        self.violation(format!(
+                            "VALID {} min after Kite killed the token ({why})",
+                            (now - died).num_minutes()
+                        ));
+                    }
+                }
+            }
+            AuthState::Refreshing => {}
+        }
+    }
+}
