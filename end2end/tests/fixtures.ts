@@ -2,6 +2,7 @@
 // set to the instant the test needs (`--clock-start`).
 import { test as base, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,8 +14,41 @@ const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target',
 const START_TIMEOUT_MS = 20_000;
 
 /** A running server; `envFile` is its own token file, in a fresh temporary folder; `simUrl` is
- * its embedded Kite simulator (REST, login page and the `/_sim/` fault API). */
-export type Server = { url: string; simUrl: string; process: ChildProcess; envFile: string };
+ * its embedded Kite simulator (REST, login page and the `/_sim/` fault API); `logs` every line
+ * it printed so far. */
+export type Server = {
+  url: string;
+  simUrl: string;
+  process: ChildProcess;
+  envFile: string;
+  logs: string[];
+};
+
+/** The embedded simulator's app: its API secret must never be seen, and it signs the access
+ * tokens it issues, so any token of it can be recognised wherever it turns up. */
+const SIM_API_KEY = 'marketwarden_sim';
+const SIM_API_SECRET = 'marketwarden_sim_secret';
+
+/** The secrets `text` holds, described without repeating them: the simulator's API secret, and
+ * any 32-hex-digit run the simulator signed (an access token), as `sim/tokens.rs` signs them. */
+export function secretsIn(text: string): string[] {
+  const found: string[] = [];
+  if (text.includes(SIM_API_SECRET)) {
+    found.push('the API secret');
+  }
+  const key = `marketwarden-sim:${SIM_API_KEY}:${SIM_API_SECRET}`;
+  for (const run of text.match(/[0-9a-fA-F]{32,}/g) ?? []) {
+    for (let start = 0; start + 32 <= run.length; start++) {
+      const candidate = run.slice(start, start + 32);
+      const signature = createHmac('sha256', key).update(candidate.slice(0, 20)).digest('hex');
+      if (signature.slice(0, 12) === candidate.slice(20)) {
+        found.push('an access token');
+        break;
+      }
+    }
+  }
+  return found;
+}
 
 export async function startServer(clockStart: string, extraArgs: string[] = []): Promise<Server> {
   const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-e2e-')), '.env');
@@ -40,11 +74,16 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
         ZERODHA_API_SECRET: '',
         ZERODHA_ACCESS_TOKEN: '',
         ZERODHA_USER_ID: '',
-        RUST_LOG: 'info',
+        RUST_LOG: 'info,marketwarden_server=debug',
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  const logs: string[] = [];
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    logs.push(line);
+    process.stderr.write(`${line}\n`);
+  });
   let simUrl = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
@@ -61,6 +100,7 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
     });
     // Keep reading after the address is known, so the pipe never fills up.
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      logs.push(line);
       const sim = line.match(/simulated broker started.*rest=(http:\/\/\S+)/);
       if (sim) {
         simUrl = sim[1];
@@ -72,7 +112,7 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
       }
     });
   });
-  return { url, simUrl, process: child, envFile };
+  return { url, simUrl, process: child, envFile, logs };
 }
 
 /** Logs the demo user in through the simulator's login page over plain HTTP, as a browser
@@ -133,18 +173,49 @@ export const test = base.extend<{
   loggedIn: boolean;
   serverArgs: string[];
   server: Server;
+  transcript: string[];
 }>({
   clockStart: ['2026-11-30T10:00:00+05:30', { option: true }],
   // Most specs are about the market and the feed: they start logged in.
   loggedIn: [true, { option: true }],
   serverArgs: [[], { option: true }],
-  server: async ({ clockStart, loggedIn, serverArgs }, use) => {
+  // Everything the browser received and every line the server printed, scanned for secrets
+  // once the test is over (this fixture is torn down after the page and the server).
+  transcript: async ({}, use) => {
+    const transcript: string[] = [];
+    await use(transcript);
+    expect(secretsIn(transcript.join('\n')), 'secrets in answers or log lines').toEqual([]);
+  },
+  page: async ({ page, transcript }, use) => {
+    page.on('response', async (response) => {
+      transcript.push(JSON.stringify(response.headers()));
+      // Event streams never end; their events are the health answers read elsewhere.
+      if ((response.headers()['content-type'] ?? '').includes('text/event-stream')) {
+        return;
+      }
+      try {
+        transcript.push(await response.text());
+      } catch {
+        // Redirects and loads cut short by the end of the test have no body.
+      }
+    });
+    page.on('websocket', (socket) =>
+      socket.on('framereceived', (frame) => transcript.push(String(frame.payload))),
+    );
+    await use(page);
+  },
+  server: async ({ clockStart, loggedIn, serverArgs, transcript }, use) => {
     const server = await startServer(clockStart, serverArgs);
     if (loggedIn) {
       await logIn(server);
     }
     await use(server);
-    server.process.kill('SIGTERM');
+    if (server.process.exitCode === null && server.process.signalCode === null) {
+      const exited = new Promise((resolve) => server.process.once('exit', resolve));
+      server.process.kill('SIGTERM');
+      await exited;
+    }
+    transcript.push(...server.logs);
     fs.rmSync(path.dirname(server.envFile), { recursive: true, force: true });
   },
 });

@@ -258,7 +258,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /api/system/events`: Server-Sent Events, one `health` event with the whole answer at
 /// once and after every change of the market phase, the auth state or the feed state, and a
-/// keep-alive comment every 15 s.
+/// keep-alive comment every 15 s. The stream ends when the server stops (browsers reconnect).
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -272,7 +272,9 @@ pub async fn events(
                     .0
                     .seconds_to_next_phase
                     .map(|seconds| Duration::from_secs(seconds + 1));
+                let shutdown = state.shutdown.clone();
                 tokio::select! {
+                    () = shutdown.cancelled() => return None,
                     () = changed(&mut auth) => {}
                     () = changed(&mut feed) => {}
                     () = sleep_for(market_change) => {}

@@ -58,6 +58,9 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// The last health answer, served again for a few milliseconds.
     pub health_memo: Arc<HealthMemo>,
+    /// Cancelled when the server stops: long-lived answers (event streams, tick sockets) end
+    /// then, so that the shutdown never waits for a browser to leave.
+    pub shutdown: CancellationToken,
 }
 
 /// The machines' states as the health surface reads them: the running machines, or fixed
@@ -108,6 +111,7 @@ impl AppState {
             reports: Reports::default(),
             admin_token: None,
             health_memo: Arc::default(),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -123,6 +127,10 @@ pub async fn run(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let state = AppState {
+        shutdown: shutdown.clone(),
+        ..state
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

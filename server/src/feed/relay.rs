@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::kite::packet::Tick;
@@ -29,16 +30,36 @@ pub async fn market_socket(State(state): State<AppState>, upgrade: WebSocketUpgr
         return (StatusCode::SERVICE_UNAVAILABLE, "the feed is not running").into_response();
     };
     let ticks = feed.subscribe_ticks();
-    upgrade.on_upgrade(move |socket| relay(socket, ticks))
+    let shutdown = state.shutdown.clone();
+    upgrade.on_upgrade(move |socket| relay(socket, ticks, shutdown))
 }
 
-/// Pumps tick frames into one browser's socket until it closes, falls behind or stalls.
-async fn relay<S>(mut socket: S, mut ticks: broadcast::Receiver<Arc<str>>)
-where
+/// The close code for a server that stops (1001, "going away").
+pub const GOING_AWAY: u16 = 1001;
+
+/// Pumps tick frames into one browser's socket until it closes, falls behind or stalls, or
+/// the server stops.
+async fn relay<S>(
+    mut socket: S,
+    mut ticks: broadcast::Receiver<Arc<str>>,
+    shutdown: CancellationToken,
+) where
     S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     loop {
         tokio::select! {
+            () = shutdown.cancelled() => {
+                let frame = CloseFrame {
+                    code: GOING_AWAY,
+                    reason: "the server is stopping".into(),
+                };
+                let _ = tokio::time::timeout(
+                    SEND_TIMEOUT,
+                    socket.send(Message::Close(Some(frame))),
+                )
+                .await;
+                return;
+            }
             frame = ticks.recv() => match frame {
                 Ok(text) => {
                     let sent = tokio::time::timeout(
@@ -168,7 +189,7 @@ mod tests {
     async fn a_browser_that_falls_behind_is_closed_with_1013_and_the_feed_never_waits() {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, received) = browser(Some(std::time::Duration::from_millis(100)));
-        let relay = tokio::spawn(relay(socket, ticks));
+        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
         // The feed sends 1000 frames at once: it never blocks on the slow browser.
         for n in 0..1000 {
             let _ = feed.send(format!("frame {n}").into());
@@ -187,17 +208,32 @@ mod tests {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, _) = browser(None);
         let started = tokio::time::Instant::now();
-        let relay = tokio::spawn(relay(socket, ticks));
+        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
         feed.send("frame".into()).unwrap();
         relay.await.unwrap();
         assert_eq!(started.elapsed(), SEND_TIMEOUT);
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_stopping_server_says_going_away_to_every_browser() {
+        let (_feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
+        let (socket, received) = browser(Some(std::time::Duration::from_millis(1)));
+        let shutdown = CancellationToken::new();
+        let relay = tokio::spawn(relay(socket, ticks, shutdown.clone()));
+        shutdown.cancel();
+        relay.await.unwrap();
+        let received = received.lock().unwrap();
+        let Some(Message::Close(Some(close))) = received.last() else {
+            panic!("closed: {:?}", received.last());
+        };
+        assert_eq!(close.code, GOING_AWAY);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_browser_that_keeps_up_gets_every_frame_in_order() {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, received) = browser(Some(std::time::Duration::from_millis(1)));
-        let relay = tokio::spawn(relay(socket, ticks));
+        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
         for n in 0..5 {
             feed.send(format!("frame {n}").into()).unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use marketwarden_core::AuthState;
+use marketwarden_server::AppState;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService, TickerCredentials};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::sim::{Faults, SimConfig};
-use marketwarden_server::{AppState, app};
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +60,7 @@ async fn start_at(now: DateTime<Utc>, env: Option<&str>) -> Server {
         .with_auth(auth.clone());
     let serving = shutdown.clone();
     tokio::spawn(async move {
-        axum::serve(listener, app(state))
+        axum::serve(listener, support::scanned_app(state))
             .with_graceful_shutdown(serving.cancelled_owned())
             .await
     });

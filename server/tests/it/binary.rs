@@ -374,6 +374,7 @@ impl Served {
             let sender = sender.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    crate::support::abort_on_secrets("a log line of `marketwarden serve`", &line);
                     let _ = sender.send(line);
                 }
             });
@@ -424,7 +425,9 @@ impl Served {
 }
 
 async fn text_of(request: reqwest::RequestBuilder) -> String {
-    request.send().await.unwrap().text().await.unwrap()
+    let text = request.send().await.unwrap().text().await.unwrap();
+    crate::support::assert_no_secrets("an answer of `marketwarden serve`", &text);
+    text
 }
 
 /// Logs in through the embedded simulator as a browser would; returns every body read.

@@ -428,7 +428,7 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
 #[tokio::test]
 async fn browsers_get_ticks_on_ws_market() {
     use futures_util::StreamExt;
-    use marketwarden_server::{AppState, app};
+    use marketwarden_server::AppState;
 
     let watchdog = start().await;
     let state = AppState::new(
@@ -437,7 +437,7 @@ async fn browsers_get_ticks_on_ws_market() {
         Arc::new(CalendarStore::builtin()),
     )
     .with_feed(watchdog.feed.clone());
-    let base = support::serve(app(state)).await;
+    let base = support::serve(support::scanned_app(state)).await;
     let health: serde_json::Value = reqwest::get(format!("{base}/api/system/health/feed"))
         .await
         .unwrap()

@@ -4,9 +4,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
+use marketwarden_server::AppState;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::clock::Clock;
-use marketwarden_server::{AppState, app};
 use tower::ServiceExt;
 
 /// A clock stopped at one instant.
@@ -44,7 +44,7 @@ async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
     let request = Request::get(uri)
         .body(Body::empty())
         .expect("valid request");
-    let response = app(state)
+    let response = crate::support::scanned_app(state)
         .oneshot(request)
         .await
         .expect("infallible router");
@@ -171,4 +171,50 @@ async fn with_kite_the_page_does_not_claim_a_simulator() {
     };
     let (_, html) = get(state, "/").await;
     assert!(!html.contains("Simulated broker"), "{html}");
+}
+
+#[test]
+fn the_secret_scan_finds_api_secrets_and_issued_tokens_and_nothing_else() {
+    use crate::support::secrets_in;
+    use marketwarden_server::sim::tokens::TokenSigner;
+
+    let token =
+        TokenSigner::new("marketwarden_sim", "marketwarden_sim_secret").issue(freeze_ending(), 7);
+    assert_eq!(secrets_in(&format!("token={token}&x")).len(), 1);
+    // Inside a longer run of hex digits (a hash, another token) too.
+    assert_eq!(secrets_in(&format!("abc{token}def")).len(), 1);
+    assert_eq!(
+        secrets_in("ZERODHA_API_SECRET=kitesecret-do-not-print"),
+        ["the API secret of kitekey"]
+    );
+    // Forged, foreign and short hex runs are no secrets of ours.
+    let foreign = TokenSigner::new("other", "other").issue(freeze_ending(), 7);
+    for harmless in ["0".repeat(32), foreign, token[..31].to_string()] {
+        assert!(secrets_in(&harmless).is_empty(), "{harmless}");
+    }
+}
+
+#[tokio::test]
+async fn a_stop_ends_the_event_streams_instead_of_waiting_for_the_browsers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(marketwarden_server::run(
+        listener,
+        state_at(freeze_ending()),
+        shutdown.clone(),
+    ));
+    let mut events = reqwest::get(format!("{base}/api/system/events"))
+        .await
+        .unwrap();
+    let first = events.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: health"));
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+    assert!(stopped.is_ok(), "the server waited for the event stream");
+    // The stream ends cleanly: the browser's EventSource reconnects to the next server.
+    while let Some(chunk) = events.chunk().await.expect("a clean end") {
+        assert!(!chunk.is_empty());
+    }
 }

@@ -1,4 +1,5 @@
-//! What the Kite tests share: a hand-moved clock, a simulator on a free port, a logged-in user.
+//! What the Kite tests share: a hand-moved clock, a simulator on a free port, a logged-in user,
+//! and the secret scan every log line and every answer of the server goes through.
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +7,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use marketwarden_server::clock::Clock;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::sim::tokens::TokenSigner;
 use marketwarden_server::sim::{SimConfig, Simulator, router};
+use marketwarden_server::{AppState, app};
 
 /// A clock the test moves by hand.
 #[derive(Clone)]
@@ -135,14 +138,14 @@ pub async fn access_token(base: &str) -> Secret {
         .access_token
 }
 
-/// Every log line of this test binary from the first `capture_logs` on, at debug level, so
-/// tests can look for secrets in them.
+/// Every log line of this test binary, at debug level, so tests can look for lines in them.
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        abort_on_secrets("a log line", &String::from_utf8_lossy(bytes));
         LOGS.lock().unwrap().extend_from_slice(bytes);
         Ok(bytes.len())
     }
@@ -151,7 +154,14 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Sends every log line of this process (debug level and up) to [`captured_logs`].
+/// Every log line of the suite is captured and scanned from the start, whatever test runs.
+#[ctor::ctor(unsafe)]
+fn capture_logs_from_the_start() {
+    capture_logs();
+}
+
+/// Sends every log line of this process (debug level and up) to [`captured_logs`] and the
+/// secret scan. Installed before `main`; calling it again does nothing.
 pub fn capture_logs() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
@@ -178,4 +188,89 @@ pub async fn log_line_containing(needle: &str) {
     })
     .await;
     assert!(found.is_ok(), "no log line with {needle:?}");
+}
+
+/// The apps of the suite, with the API secret each is given. Their access tokens are
+/// recognised by signature: any 32-hex-digit run one of these simulators signed.
+const APPS: [(&str, &str); 2] = [
+    ("marketwarden_sim", "marketwarden_sim_secret"),
+    ("kitekey", "kitesecret-do-not-print"),
+];
+
+/// The secrets `text` holds, described without repeating them.
+pub fn secrets_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (api_key, api_secret) in APPS {
+        if text.contains(api_secret) {
+            found.push(format!("the API secret of {api_key}"));
+        }
+    }
+    let signers: Vec<TokenSigner> = APPS
+        .iter()
+        .map(|(api_key, api_secret)| TokenSigner::new(api_key, api_secret))
+        .collect();
+    for run in text.split(|c: char| !c.is_ascii_hexdigit()) {
+        if run.len() < 32 {
+            continue;
+        }
+        let signed = (0..=run.len() - 32)
+            .map(|start| &run[start..start + 32])
+            .any(|window| signers.iter().any(|signer| signer.verify(window).is_some()));
+        if signed {
+            found.push("an access token the simulator issued".into());
+        }
+    }
+    found
+}
+
+/// Fails the test if `text`, from `what`, holds a secret.
+pub fn assert_no_secrets(what: &str, text: &str) {
+    let found = secrets_in(text);
+    assert!(found.is_empty(), "{what} holds {}", found.join(" and "));
+}
+
+/// Stops the whole test binary if `text` holds a secret: it may be on a connection task or a
+/// reader thread, where a panic would not fail any test.
+pub fn abort_on_secrets(what: &str, text: &str) {
+    let found = secrets_in(text);
+    if !found.is_empty() {
+        use std::io::Write;
+        let thread = std::thread::current();
+        // Straight to the process's stderr: the harness's capture would die with the process.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SECRET LEAK: {what} holds {} (thread {})",
+            found.join(" and "),
+            thread.name().unwrap_or("unnamed")
+        );
+        std::process::abort();
+    }
+}
+
+/// The server's router with every answer scanned for secrets as it streams out: headers at
+/// once, bodies chunk by chunk (SSE, HTML streams and JSON alike).
+pub fn scanned_app(state: AppState) -> axum::Router {
+    app(state).layer(axum::middleware::map_response(scan_answer))
+}
+
+async fn scan_answer(response: axum::response::Response) -> axum::response::Response {
+    use futures_util::StreamExt;
+
+    let (parts, body) = response.into_parts();
+    abort_on_secrets("an answer's headers", &format!("{:?}", parts.headers));
+    // A secret split across two chunks is caught with the end of the one before.
+    let mut tail = String::new();
+    let scanned = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            let text = format!("{tail}{}", String::from_utf8_lossy(bytes));
+            abort_on_secrets("an answer's body", &text);
+            let keep = text.len().saturating_sub(64);
+            let keep = (keep..=text.len())
+                .find(|at| text.is_char_boundary(*at))
+                .unwrap_or(text.len());
+            tail = text[keep..].to_string();
+        }
+        chunk
+    });
+    axum::response::Response::from_parts(parts, axum::body::Body::from_stream(scanned))
 }
