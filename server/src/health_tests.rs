@@ -323,6 +323,40 @@ async fn state_changing_endpoints_need_the_admin_token_when_set() {
     assert_eq!(status, StatusCode::OK, "reading stays open");
 }
 
+#[tokio::test]
+async fn state_changing_endpoints_refuse_another_sites_page_even_with_the_admin_token() {
+    let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    for uri in [
+        "/api/system/health/auth/verify",
+        "/auth/logout",
+        "/api/system/health/feed/reconnect",
+    ] {
+        for (origin, expected) in [
+            ("https://evil.example", StatusCode::FORBIDDEN),
+            ("null", StatusCode::FORBIDDEN),
+            // The dashboard's own page passes the guard (no machine runs here: 503).
+            (
+                "http://marketwarden.local:3000",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ] {
+            let request = Request::post(uri)
+                .header(header::HOST, "marketwarden.local:3000")
+                .header(header::ORIGIN, origin)
+                .header(header::AUTHORIZATION, "Bearer s3cret")
+                .body(Body::empty())
+                .unwrap();
+            let status = crate::app(fixed.state.clone())
+                .oneshot(request)
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, expected, "{uri} from {origin}");
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_health_answer_is_reused_for_25_ms_and_never_across_a_change() {
     let start = ist(10, 0);

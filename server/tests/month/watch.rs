@@ -17,6 +17,8 @@ pub struct Report {
     pub dead_token_attempts: u64,
     pub log_lines: u64,
     pub responses_scanned: u64,
+    /// Logins after which `.env` was checked: the new token in it, mode 0600.
+    pub env_writes_checked: u64,
     pub faults: BTreeMap<&'static str, u64>,
     /// Per kind: the measured delays (detection or recovery).
     pub delays: BTreeMap<&'static str, Vec<Duration>>,
@@ -35,7 +37,8 @@ impl Report {
             out,
             "simulated {} days ({} trading) with seed {seed} in {:.1} s: {} health answers \
              checked, {} logins ({} refused and retried), {} ticker attempts ({} with a dead \
-             token), {} frames; {} log lines and {} answers scanned for secrets",
+             token), {} frames; {} log lines and {} answers scanned for secrets; `.env` checked after \
+             {} writes",
             self.days,
             self.trading_days,
             self.elapsed.as_secs_f64(),
@@ -47,6 +50,7 @@ impl Report {
             self.frames_seen,
             self.log_lines,
             self.responses_scanned,
+            self.env_writes_checked,
         );
         let _ = writeln!(out, "faults injected: {:?}", self.faults);
         for (kind, delays) in &self.delays {

@@ -61,7 +61,7 @@ pub struct World {
     /// Injected 403 windows: start, and end once over.
     pub forbidden: Mutex<Vec<ForbidWindow>>,
     pub faults: Mutex<Faults>,
-    pub _env_folder: tempfile::TempDir,
+    pub env_folder: tempfile::TempDir,
 }
 
 impl World {
@@ -128,7 +128,7 @@ impl World {
             flushes: Mutex::default(),
             forbidden: Mutex::default(),
             faults: Mutex::default(),
-            _env_folder: env_folder,
+            env_folder,
         })
     }
 
@@ -243,12 +243,32 @@ impl World {
         if done.status() == http::StatusCode::SEE_OTHER {
             *self.token_issued.lock().unwrap() = Some(self.now());
             self.expect_expiry(self.now());
+            self.check_saved_token();
             self.report.lock().unwrap().logins += 1;
             Ok(())
         } else {
             self.report.lock().unwrap().refused_logins += 1;
             Err(format!("callback answered {}", done.status()))
         }
+    }
+
+    /// The new token is in `.env` (the file is written before the callback answers), and only
+    /// its owner may read the file.
+    fn check_saved_token(&self) {
+        use std::os::unix::fs::PermissionsExt;
+
+        let path = self.env_folder.path().join(".env");
+        let mode = std::fs::metadata(&path).map(|meta| meta.permissions().mode() & 0o777);
+        if !matches!(mode, Ok(0o600)) {
+            let mode = mode.map(|mode| format!("{mode:o}"));
+            self.violation(format!("`.env` has mode {mode:?} after a login"));
+        }
+        let saved = std::fs::read_to_string(&path).unwrap_or_default();
+        let token = self.sim.issued_tokens().pop().unwrap_or_default();
+        if !saved.contains(&format!("ZERODHA_ACCESS_TOKEN={token}\n")) {
+            self.violation("the new token is not in `.env` after a login".into());
+        }
+        self.report.lock().unwrap().env_writes_checked += 1;
     }
 
     /// Logs in, retrying every two minutes (Kite may be answering 429).
