@@ -22,6 +22,8 @@ export type Server = {
   process: ChildProcess;
   envFile: string;
   logs: string[];
+  /** Settles once the process has exited and its output is read to the end. */
+  closed: Promise<unknown>;
 };
 
 /** The embedded simulator's app: its API secret must never be seen, and it signs the access
@@ -80,6 +82,7 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
     },
   );
   const logs: string[] = [];
+  const closed = new Promise((resolve) => child.once('close', resolve));
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
     logs.push(line);
     process.stderr.write(`${line}\n`);
@@ -112,7 +115,7 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
       }
     });
   });
-  return { url, simUrl, process: child, envFile, logs };
+  return { url, simUrl, process: child, envFile, logs, closed };
 }
 
 /** Logs the demo user in through the simulator's login page over plain HTTP, as a browser
@@ -187,22 +190,29 @@ export const test = base.extend<{
     expect(secretsIn(transcript.join('\n')), 'secrets in answers or log lines').toEqual([]);
   },
   page: async ({ page, transcript }, use) => {
-    page.on('response', async (response) => {
+    const bodies: Promise<void>[] = [];
+    page.on('response', (response) => {
       transcript.push(JSON.stringify(response.headers()));
-      // Event streams never end; their events are the health answers read elsewhere.
+      // Event streams never end; their events are the health answers, scanned as answers of
+      // `/api/system/health` and in the page's text below.
       if ((response.headers()['content-type'] ?? '').includes('text/event-stream')) {
         return;
       }
-      try {
-        transcript.push(await response.text());
-      } catch {
-        // Redirects and loads cut short by the end of the test have no body.
-      }
+      bodies.push(
+        response.text().then(
+          (text) => void transcript.push(text),
+          // Redirects and loads cut short by the end of the test have no body.
+          () => undefined,
+        ),
+      );
     });
     page.on('websocket', (socket) =>
       socket.on('framereceived', (frame) => transcript.push(String(frame.payload))),
     );
     await use(page);
+    // What the page shows, event-stream updates included.
+    transcript.push(await page.content().catch(() => ''));
+    await Promise.allSettled(bodies);
   },
   server: async ({ clockStart, loggedIn, serverArgs, transcript }, use) => {
     const server = await startServer(clockStart, serverArgs);
@@ -210,11 +220,8 @@ export const test = base.extend<{
       await logIn(server);
     }
     await use(server);
-    if (server.process.exitCode === null && server.process.signalCode === null) {
-      const exited = new Promise((resolve) => server.process.once('exit', resolve));
-      server.process.kill('SIGTERM');
-      await exited;
-    }
+    server.process.kill('SIGTERM');
+    await server.closed;
     transcript.push(...server.logs);
     fs.rmSync(path.dirname(server.envFile), { recursive: true, force: true });
   },

@@ -153,7 +153,8 @@ pub struct HealthMemo {
 
 struct Memo {
     changes: (u64, u64),
-    made_at: tokio::time::Instant,
+    /// The memo's end: its time to live, or the next change of the market phase if sooner.
+    valid_until: tokio::time::Instant,
     body: bytes::Bytes,
 }
 
@@ -161,23 +162,22 @@ impl HealthMemo {
     fn get(&self, changes: (u64, u64), now: tokio::time::Instant) -> Option<bytes::Bytes> {
         let last = self.last.read().unwrap_or_else(|p| p.into_inner());
         last.as_ref()
-            .filter(|memo| {
-                memo.changes == changes && now.duration_since(memo.made_at) < HEALTH_MEMO_TTL
-            })
+            .filter(|memo| memo.changes == changes && now < memo.valid_until)
             .map(|memo| memo.body.clone())
     }
 
-    fn put(&self, changes: (u64, u64), now: tokio::time::Instant, body: bytes::Bytes) {
+    fn put(&self, changes: (u64, u64), valid_until: tokio::time::Instant, body: bytes::Bytes) {
         *self.last.write().unwrap_or_else(|p| p.into_inner()) = Some(Memo {
             changes,
-            made_at: now,
+            valid_until,
             body,
         });
     }
 }
 
 /// The serialized health answer, shared by every request and event stream for at most
-/// [`HEALTH_MEMO_TTL`] and never across a change of the auth or feed state.
+/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state or of the market
+/// phase.
 fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let changes = (
         state
@@ -195,10 +195,19 @@ fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     if let Some(body) = state.health_memo.get(changes, now) {
         return Some(body);
     }
+    let wall_now = state.clock.now();
+    let health = system_health(state);
     let mut body = Vec::with_capacity(2048);
-    serde_json::to_writer(&mut body, &system_health(state)).ok()?;
+    serde_json::to_writer(&mut body, &health).ok()?;
     let body = bytes::Bytes::from(body);
-    state.health_memo.put(changes, now, body.clone());
+    let phase_ends = health
+        .market
+        .next_change_at
+        .and_then(|at| (at.with_timezone(&chrono::Utc) - wall_now).to_std().ok())
+        .map(|left| now + left);
+    let valid_until =
+        phase_ends.map_or(now + HEALTH_MEMO_TTL, |end| end.min(now + HEALTH_MEMO_TTL));
+    state.health_memo.put(changes, valid_until, body.clone());
     Some(body)
 }
 

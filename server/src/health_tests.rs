@@ -384,3 +384,15 @@ async fn a_health_answer_is_reused_for_25_ms_and_never_across_a_change() {
     let (_, later, _) = get(&fixed.state, "/api/system/health").await;
     assert_eq!(time_of(&later), "2026-11-30T04:30:00.045Z");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_health_answer_is_never_reused_across_a_phase_change() {
+    let start = ist(9, 15) - chrono::TimeDelta::milliseconds(1);
+    let mut fixed = fixed(start, AuthState::Valid, FeedState::Connected);
+    fixed.state.clock = Arc::new(crate::clock::StartedClock::starting_at(start));
+    let (_, freeze, _) = get(&fixed.state, "/api/system/health").await;
+    assert!(freeze.contains(r#""phase":"AUCTION_FREEZE""#), "{freeze}");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let (_, live, _) = get(&fixed.state, "/api/system/health").await;
+    assert!(live.contains(r#""phase":"LIVE""#), "{live}");
+}

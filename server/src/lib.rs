@@ -14,6 +14,7 @@ pub mod health;
 mod html;
 mod http;
 pub mod kite;
+pub mod logging;
 pub mod market;
 pub mod sim;
 pub mod systemd;

@@ -54,7 +54,7 @@ pub struct TokenFacts {
 /// Which expiry rule ends a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpiryRule {
-    /// Kite's documented cut-off: 06:00 IST the day after login.
+    /// Kite's documented cut-off: the first 06:00 IST after login.
     DailyCutoff,
     /// Older than [`MAX_TOKEN_AGE`].
     MaxAge,

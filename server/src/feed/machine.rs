@@ -313,9 +313,13 @@ impl FeedMachine {
                     self.last_frame_at = Some(now);
                     if !fed {
                         self.link = Link::Open { since, fed: true };
-                        self.failures = 0;
                         self.state = FeedState::Connected;
                         self.reason = "connected, data flowing".into();
+                    }
+                    // The failures in a row end once a link has lived a stale threshold: one
+                    // that opens, sends and drops again keeps backing off.
+                    if now.duration_since(since) >= self.settings.stale_threshold {
+                        self.failures = 0;
                     }
                 }
                 Vec::new()
@@ -338,6 +342,7 @@ impl FeedMachine {
                     );
                     return Vec::new();
                 }
+                self.failures = 0;
                 self.reason = format!("connection lost ({reason}): reconnecting");
                 self.connect(now)
             }

@@ -184,9 +184,43 @@ fn backoff_doubles_from_the_reconnect_delay_to_the_cap_and_errors_after_the_limi
     machine.handle(FeedEvent::Frame, now, MAX);
     assert_eq!(
         (machine.state(), machine.failures()),
-        (FeedState::Connected, 0)
+        (FeedState::Connected, 12),
+        "data flows, but the link has yet to prove itself"
     );
-    refused_after_drop(&mut machine, now);
+    let later = now + settings().stale_threshold;
+    machine.handle(FeedEvent::Frame, later, MAX);
+    assert_eq!(
+        (machine.state(), machine.failures()),
+        (FeedState::Connected, 0),
+        "a link that lived a stale threshold ends the failures in a row"
+    );
+    refused_after_drop(&mut machine, later);
+}
+
+#[test]
+fn a_link_that_sends_and_drops_at_once_keeps_backing_off() {
+    let (mut machine, mut now) = wanting();
+    with_token(&mut machine, now);
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        machine.handle(FeedEvent::Connected, now, MAX);
+        machine.handle(FeedEvent::Frame, now, MAX);
+        assert_eq!(machine.state(), FeedState::Connected);
+        now += Duration::from_secs(1);
+        machine.handle(
+            FeedEvent::Closed {
+                reason: "dropped".into(),
+            },
+            now,
+            MAX,
+        );
+        let (at, wait) = machine.retry().expect("a retry");
+        waits.push(wait.as_secs());
+        now = at;
+        let step = machine.handle(FeedEvent::Tick, now, MAX);
+        assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    }
+    assert_eq!(waits, [5, 10, 20, 40]);
 }
 
 /// After recovery, the backoff starts again from the first step.

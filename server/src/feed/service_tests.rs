@@ -258,8 +258,20 @@ async fn failures_back_off_5_10_20_40_60_then_error_and_recover() {
     assert_eq!(harness.state(), FeedState::Connected);
     assert_eq!(
         harness.feed.health().reconnect_attempt,
+        11,
+        "data flows, but the link has yet to prove itself"
+    );
+    let link = harness.link();
+    for _ in 0..2 {
+        advance(Duration::from_secs(5)).await;
+        link.events.send(TickerEvent::Heartbeat).unwrap();
+    }
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(harness.state(), FeedState::Connected);
+    assert_eq!(
+        harness.feed.health().reconnect_attempt,
         0,
-        "success resets the count"
+        "a link that lived a stale threshold resets the count"
     );
 }
 

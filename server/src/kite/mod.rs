@@ -8,18 +8,22 @@ pub mod ticker;
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use marketwarden_core::{ist_to_utc, ist_wall_clock};
 
-/// Kite's documented cut-off: access tokens die at this IST time the day after login.
+/// Kite's documented cut-off: access tokens die at this IST time the morning after login.
 pub const DAILY_FLUSH: NaiveTime = match NaiveTime::from_hms_opt(6, 0, 0) {
     Some(time) => time,
     None => panic!("valid time"),
 };
 
-/// 06:00 IST on the day after `issued_at`'s IST date: when Kite says a token issued then dies.
+/// The first 06:00 IST after `issued_at`: when Kite says a token issued then dies. The cut-off
+/// ends every session older than it, so a login at 02:00 lasts until 06:00 that morning, one at
+/// 09:00 until 06:00 the next.
 pub fn next_flush_after(issued_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let date = ist_wall_clock(issued_at)
-        .date()
-        .checked_add_days(Days::new(1))?;
-    ist_to_utc(date, DAILY_FLUSH)
+    let date = ist_wall_clock(issued_at).date();
+    let same_morning = ist_to_utc(date, DAILY_FLUSH)?;
+    if same_morning > issued_at {
+        return Some(same_morning);
+    }
+    ist_to_utc(date.checked_add_days(Days::new(1))?, DAILY_FLUSH)
 }
 
 /// A secret string (API secret, access token): its `Debug` and `Display` never show it.
@@ -52,7 +56,26 @@ impl std::fmt::Display for Secret {
 
 #[cfg(test)]
 mod tests {
-    use super::Secret;
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_token_dies_at_the_first_0600_ist_after_its_issue() {
+        // 2026-11-30 at h:m IST.
+        let ist = |day: u32, h: u32, m: u32| {
+            Utc.with_ymd_and_hms(2026, 11, day, h, m, 0).unwrap() - chrono::TimeDelta::minutes(330)
+        };
+        let cases = [
+            (ist(30, 2, 0), ist(30, 6, 0)),
+            (ist(30, 5, 59), ist(30, 6, 0)),
+            (ist(30, 6, 0), ist(30, 6, 0) + chrono::TimeDelta::days(1)),
+            (ist(30, 9, 15), ist(30, 6, 0) + chrono::TimeDelta::days(1)),
+            (ist(30, 23, 59), ist(30, 6, 0) + chrono::TimeDelta::days(1)),
+        ];
+        for (issued, dies) in cases {
+            assert_eq!(next_flush_after(issued), Some(dies), "{issued}");
+        }
+    }
 
     #[test]
     fn secrets_never_print() {

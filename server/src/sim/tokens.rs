@@ -113,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn access_tokens_verify_and_expire_at_six_the_next_morning() {
+    fn access_tokens_verify_and_expire_at_the_next_six_in_the_morning() {
         let signer = TokenSigner::new("key", "secret");
         let issued = ist(2026, 11, 30, 8, 45);
         let token = signer.issue(issued, 7);
@@ -121,11 +121,11 @@ mod tests {
         let claims = signer.verify(&token).expect("valid");
         assert_eq!(claims.issued_at, issued);
         assert_eq!(claims.expires_at, ist(2026, 12, 1, 6, 0));
-        // Issued just after midnight IST: still the next day's 06:00.
+        // Issued just after midnight IST: that morning's 06:00 cut-off ends it.
         let late = signer
             .verify(&signer.issue(ist(2026, 12, 1, 0, 30), 1))
             .expect("valid");
-        assert_eq!(late.expires_at, ist(2026, 12, 2, 6, 0));
+        assert_eq!(late.expires_at, ist(2026, 12, 1, 6, 0));
     }
 
     #[test]

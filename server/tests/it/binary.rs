@@ -361,7 +361,7 @@ impl Served {
         let mut child = marketwarden()
             .args(["serve", "--addr", "127.0.0.1:0", "--env-file"])
             .arg(env_file)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

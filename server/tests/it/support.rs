@@ -138,7 +138,7 @@ pub async fn access_token(base: &str) -> Secret {
         .access_token
 }
 
-/// Every log line of this test binary, at debug level, so tests can look for lines in them.
+/// Every log line of this test binary, at trace level, so tests can look for lines in them.
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 struct LogWriter;
@@ -160,17 +160,19 @@ fn capture_logs_from_the_start() {
     capture_logs();
 }
 
-/// Sends every log line of this process (debug level and up) to [`captured_logs`] and the
+/// Sends every log line of this process (trace level and up) to [`captured_logs`] and the
 /// secret scan. Installed before `main`; calling it again does nothing.
 pub fn capture_logs() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        use tracing_subscriber::util::SubscriberInitExt;
+        // Everything the server would write with RUST_LOG=trace, `log` records included.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(marketwarden_server::logging::filter(Some("trace")))
             .with_writer(|| LogWriter)
             .with_ansi(false)
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
+            .finish()
+            .try_init();
     });
 }
 

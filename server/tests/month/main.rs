@@ -71,17 +71,31 @@ const FULL_RUN_START: &str = "2026-01-12";
 /// The simulated period's market, as this test knows it independently of the server: the NSE
 /// holidays on weekdays and the special weekend sessions of January and February 2026
 /// (`../shared/reference/nse-holidays-2024-2026.csv`), all with normal timings.
-const HOLIDAYS: [&str; 3] = ["2026-01-15", "2026-01-26", "2026-03-03"];
+const HOLIDAYS: [&str; 5] = [
+    "2026-01-15",
+    "2026-01-26",
+    "2026-03-03",
+    "2026-03-26",
+    "2026-03-31",
+];
 const SPECIAL_SESSIONS: [&str; 1] = ["2026-02-01"];
 
 /// How early the feed connects before pre-open.
 const PRE_OPEN_LEAD: TimeDelta = TimeDelta::minutes(5);
 
 /// Bounds the run holds the server to.
-const STALL_DETECTION_BOUND: Duration = Duration::from_secs(12); // threshold + a tick + 1 s
-const FEED_RECOVERY_BOUND: Duration = Duration::from_secs(75); // longest backoff + threshold + 5 s
-const LOGIN_TO_LIVE_BOUND: Duration = Duration::from_secs(5); // handshake + first frame
-const TOKEN_DEATH_BOUND: TimeDelta = TimeDelta::minutes(16); // the 15-minute re-check + 1 min
+/// The stale threshold: the last frame came at the latest as the stall began.
+const STALL_DETECTION_BOUND: Duration = Duration::from_millis(10_050);
+/// The longest backoff step, then a tick for the first frame, and a second to spare.
+const FEED_RECOVERY_BOUND: Duration = Duration::from_secs(62);
+/// The handshake and the first frame.
+const LOGIN_TO_LIVE_BOUND: Duration = Duration::from_secs(5);
+/// The 15-minute re-check, and a minute to spare.
+const TOKEN_DEATH_BOUND: TimeDelta = TimeDelta::minutes(16);
+/// The feed reconnects at once after a drop and meets the 403 at the handshake.
+const KILLED_SESSION_BOUND: Duration = Duration::from_secs(10);
+/// A login's exchange with Kite, with its 7 s timeout.
+const REFRESHING_BOUND: Duration = Duration::from_secs(10);
 
 #[test]
 fn a_month_of_trading_heals_every_fault_within_its_bound() {
@@ -118,9 +132,33 @@ fn a_month_of_trading_heals_every_fault_within_its_bound() {
     assert_eq!(report.trading_days, days);
     assert!(report.health_checks > 0 && report.frames_seen > 0);
     if days >= 3 {
-        // The script reached every path it is meant to.
+        // The script reached every path it is meant to, and the checks were not skipped away.
         assert_eq!(report.faults.len(), 6, "{:?}", report.faults);
         assert!(report.dead_token_attempts > 0 && report.refused_logins > 0);
+        for kind in [
+            "stall detected",
+            "recovered after a stall",
+            "recovered after a disconnect storm",
+            "expiry acted on",
+            "flushed token noticed",
+            "killed session noticed",
+            "login to live data",
+        ] {
+            assert!(report.delays.contains_key(kind), "no {kind} measured");
+        }
+        let recoveries: usize = report
+            .delays
+            .iter()
+            .filter(|(kind, _)| kind.starts_with("recovered"))
+            .map(|(_, delays)| delays.len())
+            .sum();
+        assert!(
+            report.skipped_checks as usize * 10 <= recoveries,
+            "{} recovery checks skipped, {recoveries} made",
+            report.skipped_checks
+        );
+        assert!(report.feed_live_checks as usize >= 10 * days);
+        assert!(report.refreshing_watched > 0);
     }
 }
 
@@ -176,9 +214,11 @@ async fn simulate(first_day: NaiveDate, trading_days: usize, seed: u64) -> Repor
     tokio::spawn(trade(world.clone(), plans.clone(), seed));
     tokio::spawn(inject_faults(world.clone(), plans.clone()));
     tokio::spawn(check_evenings(world.clone(), plans.clone()));
+    tokio::spawn(check_feed_is_live(world.clone(), plans.clone()));
 
     world.sleep_until(ist(last_day, 16, 0)).await;
     assert!(!watcher.is_finished() && !frames.is_finished());
+    assert!(!world.feed_task.is_finished(), "the feed watchdog stopped");
     check_attempts(&world);
     shutdown.cancel();
 

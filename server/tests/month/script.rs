@@ -58,6 +58,9 @@ pub fn plan_day(day: NaiveDate, index: usize, rng: &mut Rng) -> DayPlan {
         ist(day, 9, 30) + TimeDelta::minutes(rng.between(0, 90))
     } else if index.is_multiple_of(3) {
         ist(day, 6, 5) + TimeDelta::minutes(rng.between(0, 80))
+    } else if index % 4 == 3 {
+        // A night owl: the 06:00 cut-off ends this token the same morning.
+        ist(day, 0, 30) + TimeDelta::minutes(rng.between(0, 300))
     } else {
         ist(day, 6, 5) + TimeDelta::minutes(rng.between(0, 180))
     };
@@ -97,6 +100,7 @@ pub fn plan_day(day: NaiveDate, index: usize, rng: &mut Rng) -> DayPlan {
             faults.push((drop_at, Fault::Drop));
             drop_at += TimeDelta::seconds(rng_after.between(2, 7));
         }
+        // The last drop ends the storm.
         faults.push((drop_at, Fault::StormEnd));
     }
     if index % 3 == 2 || rng_after.chance(3) {
@@ -136,17 +140,17 @@ pub async fn trade(world: Arc<World>, plans: Arc<Vec<DayPlan>>, seed: u64) {
         let close = ist(plan.day, 15, 30);
         let mut changes = world.auth.changes();
         while world.now() < close {
-            let wait = (close - world.now()).to_std().unwrap_or_default();
-            if tokio::time::timeout(wait, changes.changed()).await.is_err() {
-                break;
-            }
             if world.auth.health().requires_login {
                 // The trader notices the banner and gets round to it.
                 tokio::time::sleep(Duration::from_secs(rng.between(60, 1200) as u64)).await;
                 if world.now() < close && world.auth.health().requires_login {
                     world.log_in_until_done().await;
                 }
-                changes.borrow_and_update();
+                continue;
+            }
+            let wait = (close - world.now()).to_std().unwrap_or_default();
+            if tokio::time::timeout(wait, changes.changed()).await.is_err() {
+                break;
             }
         }
     }
@@ -164,6 +168,7 @@ pub async fn inject_faults(world: Arc<World>, plans: Arc<Vec<DayPlan>>) {
 
 pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
     let now = world.now();
+    *world.last_fault_at.lock().unwrap() = Some(now);
     match fault {
         Fault::FlushTokens => {
             world.report.lock().unwrap().count("token flush at 07:30");
@@ -173,12 +178,14 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
                 let world = world.clone();
                 tokio::spawn(async move {
                     let bound = TOKEN_DEATH_BOUND.to_std().unwrap();
-                    match world
-                        .wait_for_auth(bound, |state| state != AuthState::Valid)
-                        .await
-                    {
+                    let needs_login =
+                        |state| matches!(state, AuthState::Expired | AuthState::Required);
+                    match world.wait_for_auth(bound, needs_login).await {
                         Some(delay) => world.record_delay("flushed token noticed", delay),
-                        None => world.violation("a flushed token still VALID".into()),
+                        None => world.violation(format!(
+                            "a flushed token still {:?}",
+                            world.auth.health().state
+                        )),
                     }
                 });
             }
@@ -211,7 +218,14 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
         }
         Fault::StormEnd => {
             world.report.lock().unwrap().count("disconnect storm");
-            expect_recovery(world, "recovered after a disconnect storm");
+            let connected = world.feed.health().state == FeedState::Connected;
+            world.sim.drop_connections();
+            if connected {
+                expect_recovery_from_drop(world, "recovered after a disconnect storm");
+            } else {
+                // Backing off from the storm's earlier drops.
+                expect_recovery(world, "recovered after a disconnect storm");
+            }
         }
         Fault::RateLimitStart => {
             world.report.lock().unwrap().count("REST 429 storm");
@@ -229,8 +243,27 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
         Fault::KillSession => {
             world.report.lock().unwrap().count("session killed mid-day");
             world.flushes.lock().unwrap().push(now);
+            let streaming = world.feed.health().state == FeedState::Connected;
             world.sim.expire_tokens_now();
             world.sim.drop_connections();
+            if streaming {
+                // The feed reconnects at once, meets a 403, and the banner asks for a login.
+                let world = world.clone();
+                tokio::spawn(async move {
+                    match world
+                        .wait_for_auth(KILLED_SESSION_BOUND, |state| {
+                            matches!(state, AuthState::Expired | AuthState::Required)
+                        })
+                        .await
+                    {
+                        Some(delay) => world.record_delay("killed session noticed", delay),
+                        None => world.violation(format!(
+                            "a killed session still {:?} after {KILLED_SESSION_BOUND:?}",
+                            world.auth.health().state
+                        )),
+                    }
+                });
+            }
         }
         Fault::ForbidEnd => {
             if let Some(window) = world.forbidden.lock().unwrap().last_mut() {
@@ -239,6 +272,39 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
             world.set_faults(|faults| faults.forbid_upgrades = false);
         }
     }
+}
+
+/// After the last drop of a storm: the drop noticed, then live data back within
+/// [`FEED_RECOVERY_BOUND`] of it.
+pub fn expect_recovery_from_drop(world: &Arc<World>, kind: &'static str) {
+    if !world.recovery_is_ours() {
+        return;
+    }
+    let world = world.clone();
+    tokio::spawn(async move {
+        let began = Instant::now();
+        if world
+            .wait_for_feed(Duration::from_secs(1), |state| {
+                state != FeedState::Connected
+            })
+            .await
+            .is_none()
+        {
+            world.violation(format!("{kind}: the last drop went unnoticed"));
+            return;
+        }
+        let left = FEED_RECOVERY_BOUND.saturating_sub(began.elapsed());
+        match world
+            .wait_for_feed(left, |state| state == FeedState::Connected)
+            .await
+        {
+            Some(_) => world.record_delay(kind, began.elapsed()),
+            None => world.violation(format!(
+                "{kind}: still {:?} {FEED_RECOVERY_BOUND:?} after the last drop",
+                world.feed.health().state
+            )),
+        }
+    });
 }
 
 /// Once a fault is over, live data must be back within [`FEED_RECOVERY_BOUND`].

@@ -23,6 +23,10 @@ pub struct Report {
     /// Per kind: the measured delays (detection or recovery).
     pub delays: BTreeMap<&'static str, Vec<Duration>>,
     pub skipped_checks: u64,
+    /// Times REFRESHING began and was held to its bound.
+    pub refreshing_watched: u64,
+    /// Probes in the session that found data flowing, as it must without a fault.
+    pub feed_live_checks: u64,
     pub elapsed: Duration,
 }
 
@@ -66,8 +70,9 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "recovery checks skipped (no valid token at the heal): {}",
-            self.skipped_checks
+            "recovery checks skipped (no valid token at the heal): {}; feed found live by {} \
+             probes; REFRESHING held to its bound {} times",
+            self.skipped_checks, self.feed_live_checks, self.refreshing_watched
         );
         for violation in self.violations.iter().take(40) {
             let _ = writeln!(out, "VIOLATION {violation}");
@@ -82,18 +87,82 @@ pub async fn watch_health(world: Arc<World>, shutdown: CancellationToken) {
     loop {
         let now = world.now();
         let day = ist_date(now);
-        let next_boundary = [day, day.succ_opt().unwrap()]
+        // Every phase change is probed a millisecond before and at the instant.
+        let next_probe = [day, day.succ_opt().unwrap()]
             .into_iter()
             .flat_map(boundaries)
+            .flat_map(|at| [at - TimeDelta::milliseconds(1), at])
             .find(|at| *at > now)
             .unwrap_or(ist(day.succ_opt().unwrap(), 23, 0));
         let why = tokio::select! {
             () = shutdown.cancelled() => return,
             _ = auth_changes.changed() => "an auth change",
             _ = feed_changes.changed() => "a feed change",
-            () = world.sleep_until(next_boundary + TimeDelta::seconds(1)) => "a phase change",
+            () = world.sleep_until(next_probe) => "a phase change",
         };
+        let before = world.auth_seen.lock().unwrap().0;
         world.check_health(why).await;
+        let after = world.auth_seen.lock().unwrap().0;
+        if after == AuthState::Refreshing && before != AuthState::Refreshing {
+            watch_refreshing(&world);
+        }
+    }
+}
+
+/// REFRESHING lasts no longer than one exchange with Kite.
+fn watch_refreshing(world: &Arc<World>) {
+    world.report.lock().unwrap().refreshing_watched += 1;
+    let world = world.clone();
+    tokio::spawn(async move {
+        let over = world
+            .wait_for_auth(REFRESHING_BOUND, |state| state != AuthState::Refreshing)
+            .await;
+        if over.is_none() {
+            world.violation(format!("REFRESHING for more than {REFRESHING_BOUND:?}"));
+        }
+    });
+}
+
+/// Data flows whenever nothing stops it: at 09:00:30 and every 20 minutes of the session, when
+/// the token is VALID and Kite accepts it, the script has left Kite alone for a recovery bound
+/// and no login is under way, the feed must be CONNECTED.
+pub async fn check_feed_is_live(world: Arc<World>, plans: Arc<Vec<DayPlan>>) {
+    for plan in plans.iter() {
+        let probes = std::iter::once(ist(plan.day, 9, 0) + TimeDelta::seconds(30))
+            .chain((0..19).map(|n| ist(plan.day, 9, 20) + TimeDelta::minutes(20 * n)));
+        for at in probes {
+            world.sleep_until(at).await;
+            let now = world.now();
+            let quiet_since = TimeDelta::from_std(FEED_RECOVERY_BOUND).unwrap();
+            let left_alone = world
+                .last_fault_at
+                .lock()
+                .unwrap()
+                .is_none_or(|last| now - last > quiet_since)
+                && *world.faults.lock().unwrap() == Faults::default();
+            let logged_in_a_while = world
+                .token_issued
+                .lock()
+                .unwrap()
+                .is_some_and(|issued| now - issued > TimeDelta::seconds(10));
+            let token_alive = world
+                .sim
+                .issued_tokens()
+                .last()
+                .is_some_and(|token| world.sim.access_token_is_valid(token));
+            // A VALID token (not one a 403 window expired, which waits for the trader).
+            let valid = world.auth.health().state == AuthState::Valid;
+            if !(left_alone && logged_in_a_while && token_alive && valid) {
+                continue;
+            }
+            world.report.lock().unwrap().feed_live_checks += 1;
+            let state = world.feed.health().state;
+            if state != FeedState::Connected {
+                world.violation(format!(
+                    "feed {state:?} in trading hours with a good token and no fault"
+                ));
+            }
+        }
     }
 }
 

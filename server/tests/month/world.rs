@@ -61,6 +61,12 @@ pub struct World {
     /// Injected 403 windows: start, and end once over.
     pub forbidden: Mutex<Vec<ForbidWindow>>,
     pub faults: Mutex<Faults>,
+    /// When the script last changed Kite's behaviour.
+    pub last_fault_at: Mutex<Option<DateTime<Utc>>>,
+    /// The feed watchdog's task: it must run from the first day to the last.
+    pub feed_task: tokio::task::JoinHandle<()>,
+    /// The auth state last seen by the checks, and since when.
+    pub auth_seen: Mutex<(AuthState, DateTime<Utc>)>,
     pub env_folder: tempfile::TempDir,
 }
 
@@ -70,6 +76,7 @@ impl World {
         sim: Arc<Simulator>,
         shutdown: &CancellationToken,
     ) -> Arc<Self> {
+        let started_at = clock.now();
         let api_key = sim.config().api_key.clone();
         let api_secret = sim.config().api_secret.clone();
         let pipe = SimPipe::new(sim.clone());
@@ -106,7 +113,7 @@ impl World {
         );
         let rejections = auth.clone();
         let mut jitter = Rng(0x5eed_1234_abcd_0001);
-        tokio::spawn(feed.clone().run(
+        let feed_task = tokio::spawn(feed.clone().run(
             auth.credentials(),
             Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
             Box::new(move || jitter.unit()),
@@ -128,6 +135,9 @@ impl World {
             flushes: Mutex::default(),
             forbidden: Mutex::default(),
             faults: Mutex::default(),
+            last_fault_at: Mutex::default(),
+            feed_task,
+            auth_seen: Mutex::new((AuthState::Required, started_at)),
             env_folder,
         })
     }
@@ -355,20 +365,28 @@ impl World {
         let world = self.clone();
         tokio::spawn(async move {
             let expiry = local_expiry(issued);
-            world.sleep_until(expiry).await;
-            if *world.token_issued.lock().unwrap() != Some(issued) {
-                return; // replaced by a newer login
-            }
-            match world
-                .wait_for_auth(Duration::from_secs(1), |state| state != AuthState::Valid)
-                .await
+            world.sleep_until(expiry - TimeDelta::milliseconds(1)).await;
+            if *world.token_issued.lock().unwrap() != Some(issued)
+                || world.auth.health().state != AuthState::Valid
             {
-                Some(delay) => world.record_delay("expiry shown", delay),
-                None => world.violation(format!(
-                    "still {:?} at the token's expiry",
-                    world.auth.health().state
-                )),
+                return; // replaced by a newer login, or already over
             }
+            // The machine must act by itself: a change pushed and the ticker's token withdrawn,
+            // without anyone asking for the health answer (which applies the rules too).
+            let mut changes = world.auth.changes();
+            changes.borrow_and_update();
+            let began = Instant::now();
+            let pushed = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
+            let withdrawn = world.auth.credentials().borrow().is_none();
+            if pushed.is_err() || !withdrawn || !world.auth.health().requires_login {
+                world.violation(format!(
+                    "the expiry was not acted on (pushed {}, token withdrawn {withdrawn})",
+                    pushed.is_ok()
+                ));
+                return;
+            }
+            let late = began.elapsed().saturating_sub(Duration::from_millis(1));
+            world.record_delay("expiry acted on", late);
         });
     }
 
@@ -410,6 +428,11 @@ impl World {
             }
         };
         self.report.lock().unwrap().health_checks += 1;
+        // The answer may be a memo up to 25 ms old, never across a phase change.
+        let age = now - health.server_time;
+        if age < TimeDelta::zero() || age > TimeDelta::milliseconds(25) {
+            self.violation(format!("server_time {} at {}", health.server_time, now));
+        }
         let phase = expected_phase(now);
         if health.market.phase != phase {
             self.violation(format!(
@@ -444,12 +467,21 @@ impl World {
                 health.feed.state
             ));
         }
+        self.note_auth_state(health.auth.state, now);
         self.check_token_truth(health.auth.state, now, why);
         if self.sim.open_connections() > 2 {
             self.violation(format!(
                 "{} ticker connections open at once",
                 self.sim.open_connections()
             ));
+        }
+    }
+
+    /// Records when the auth state changed.
+    fn note_auth_state(&self, state: AuthState, now: DateTime<Utc>) {
+        let mut seen = self.auth_seen.lock().unwrap();
+        if seen.0 != state {
+            *seen = (state, now);
         }
     }
 
@@ -473,15 +505,15 @@ impl World {
             .iter()
             .copied()
             .find(|at| *at >= issued);
-        let forbidden_since_issue = self
-            .forbidden
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(start, end)| end.is_none_or(|end| end >= issued) && *start <= now);
+        // A 403 at the upgrade expires a token Kite would accept: excused only when the state
+        // changed during an injected 403 window (or just after, while an attempt was under way).
+        let entered = self.auth_seen.lock().unwrap().1;
+        let entered_in_a_403_window = self.forbidden.lock().unwrap().iter().any(|(start, end)| {
+            *start <= entered && end.is_none_or(|end| entered <= end + TimeDelta::seconds(11))
+        });
         match state {
             AuthState::Expired | AuthState::Required => {
-                if token_alive && now < local_expiry && !forbidden_since_issue {
+                if token_alive && now < local_expiry && !entered_in_a_403_window {
                     self.violation(format!(
                         "{state:?} while Kite accepts the token issued at {} ({why})",
                         in_ist(issued)
