@@ -259,7 +259,7 @@ async fn scan_answer(response: axum::response::Response) -> axum::response::Resp
     use futures_util::StreamExt;
 
     let (parts, body) = response.into_parts();
-    abort_on_secrets("an answer's headers", &format!("{:?}", parts.headers));
+    abort_on_secrets("an answer's headers", &header_text(&parts.headers));
     // A secret split across two chunks is caught with the end of the one before.
     let mut tail = String::new();
     let scanned = body.into_data_stream().map(move |chunk| {
@@ -275,4 +275,12 @@ async fn scan_answer(response: axum::response::Response) -> axum::response::Resp
         chunk
     });
     axum::response::Response::from_parts(parts, axum::body::Body::from_stream(scanned))
+}
+
+/// Every header as `name: value`, values as sent (`Debug` would hide the sensitive ones).
+pub fn header_text(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
+        .collect()
 }

@@ -188,7 +188,12 @@ impl World {
         let mut secrets = self.sim.issued_tokens();
         secrets.push(self.sim.config().api_secret.expose().to_owned());
         let body = String::from_utf8_lossy(response.body());
-        let headers = format!("{:?}", response.headers());
+        // As sent: `Debug` would hide the values marked sensitive.
+        let headers: String = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
+            .collect();
         self.report.lock().unwrap().responses_scanned += 1;
         if secrets
             .iter()
