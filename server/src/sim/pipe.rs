@@ -6,7 +6,6 @@
 //! a real WebSocket upgrade, exactly as over TCP.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -29,7 +28,6 @@ const PIPE_BUFFER: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct SimPipe {
     router: axum::Router,
-    opened: Arc<AtomicU64>,
 }
 
 impl SimPipe {
@@ -37,7 +35,6 @@ impl SimPipe {
     pub fn new(sim: Arc<Simulator>) -> Self {
         Self {
             router: router(sim),
-            opened: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -53,7 +50,6 @@ impl SimPipe {
     /// A new connection: the client's end. The simulator serves the other end until either side
     /// closes it.
     pub fn open(&self) -> DuplexStream {
-        self.opened.fetch_add(1, Ordering::Relaxed);
         let (client, server) = tokio::io::duplex(PIPE_BUFFER);
         let service = TowerToHyperService::new(self.router.clone());
         tokio::spawn(async move {
@@ -64,11 +60,6 @@ impl SimPipe {
             let _ = served.await;
         });
         client
-    }
-
-    /// Connections opened so far (REST calls and ticker connections).
-    pub fn connections_opened(&self) -> u64 {
-        self.opened.load(Ordering::Relaxed)
     }
 
     /// One HTTP exchange on a new connection, as a browser or client library would make it.

@@ -69,9 +69,7 @@ impl Write for ScanningWriter {
         }
         self.lines
             .fetch_add(text.matches('\n').count() as u64, Ordering::SeqCst);
-        let secret = SimConfig::default().api_secret;
-        let mut secrets = self.sim.issued_tokens();
-        secrets.push(secret.expose().to_owned());
+        let secrets = secrets_of(&self.sim);
         if secrets.iter().any(|secret| text.contains(secret.as_str())) {
             let redacted = secrets
                 .iter()
@@ -89,4 +87,11 @@ impl Write for ScanningWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// What must never be seen: the API secret and every access token `sim` has issued.
+pub fn secrets_of(sim: &Simulator) -> Vec<String> {
+    let mut secrets = sim.issued_tokens();
+    secrets.push(sim.config().api_secret.expose().to_owned());
+    secrets
 }

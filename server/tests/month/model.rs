@@ -46,6 +46,11 @@ pub fn expected_phase(at: DateTime<Utc>) -> MarketPhase {
     }
 }
 
+/// The states in which the banner asks the trader to log in.
+pub fn needs_login(state: AuthState) -> bool {
+    matches!(state, AuthState::Expired | AuthState::Required)
+}
+
 /// 06:00 IST after `issued`, when Kite expires every token.
 pub fn next_six_am(issued: DateTime<Utc>) -> DateTime<Utc> {
     let six = ist(ist_date(issued), 6, 0);

@@ -178,8 +178,6 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
                 let world = world.clone();
                 tokio::spawn(async move {
                     let bound = TOKEN_DEATH_BOUND.to_std().unwrap();
-                    let needs_login =
-                        |state| matches!(state, AuthState::Expired | AuthState::Required);
                     match world.wait_for_auth(bound, needs_login).await {
                         Some(delay) => world.record_delay("flushed token noticed", delay),
                         None => world.violation(format!(
@@ -250,12 +248,7 @@ pub async fn apply_fault(world: &Arc<World>, fault: Fault) {
                 // The feed reconnects at once, meets a 403, and the banner asks for a login.
                 let world = world.clone();
                 tokio::spawn(async move {
-                    match world
-                        .wait_for_auth(KILLED_SESSION_BOUND, |state| {
-                            matches!(state, AuthState::Expired | AuthState::Required)
-                        })
-                        .await
-                    {
+                    match world.wait_for_auth(KILLED_SESSION_BOUND, needs_login).await {
                         Some(delay) => world.record_delay("killed session noticed", delay),
                         None => world.violation(format!(
                             "a killed session still {:?} after {KILLED_SESSION_BOUND:?}",

@@ -145,11 +145,7 @@ pub async fn check_feed_is_live(world: Arc<World>, plans: Arc<Vec<DayPlan>>) {
                 .lock()
                 .unwrap()
                 .is_some_and(|issued| now - issued > TimeDelta::seconds(10));
-            let token_alive = world
-                .sim
-                .issued_tokens()
-                .last()
-                .is_some_and(|token| world.sim.access_token_is_valid(token));
+            let token_alive = world.token_alive();
             // A VALID token (not one a 403 window expired, which waits for the trader).
             let valid = world.auth.health().state == AuthState::Valid;
             if !(left_alone && logged_in_a_while && token_alive && valid) {

@@ -185,8 +185,7 @@ impl World {
     /// No answer of the server may hold the API secret or an access token, in its headers or
     /// its body.
     fn scan_for_secrets(&self, uri: &str, response: &http::Response<bytes::Bytes>) {
-        let mut secrets = self.sim.issued_tokens();
-        secrets.push(self.sim.config().api_secret.expose().to_owned());
+        let secrets = secrets_of(&self.sim);
         let body = String::from_utf8_lossy(response.body());
         // As sent: `Debug` would hide the values marked sensitive.
         let headers: String = response
@@ -326,20 +325,18 @@ impl World {
         bound: Duration,
         wanted: impl Fn(FeedState) -> bool,
     ) -> Option<Duration> {
-        let began = Instant::now();
-        let mut changes = self.feed.changes();
-        let reached = tokio::time::timeout(bound, async {
-            loop {
-                if wanted(self.feed.health().state) {
-                    return;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
+        wait_until(self.feed.changes(), bound, || {
+            wanted(self.feed.health().state)
         })
-        .await;
-        reached.ok().map(|()| began.elapsed())
+        .await
+    }
+
+    /// Whether Kite accepts the newest token it issued (the one the server holds).
+    pub fn token_alive(&self) -> bool {
+        self.sim
+            .issued_tokens()
+            .last()
+            .is_some_and(|token| self.sim.access_token_is_valid(token))
     }
 
     /// As [`World::wait_for_feed`], for the auth state.
@@ -348,20 +345,10 @@ impl World {
         bound: Duration,
         wanted: impl Fn(AuthState) -> bool,
     ) -> Option<Duration> {
-        let began = Instant::now();
-        let mut changes = self.auth.changes();
-        let reached = tokio::time::timeout(bound, async {
-            loop {
-                if wanted(self.auth.health().state) {
-                    return;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
+        wait_until(self.auth.changes(), bound, || {
+            wanted(self.auth.health().state)
         })
-        .await;
-        reached.ok().map(|()| began.elapsed())
+        .await
     }
 
     /// The token's end by the machine's own rule (the earlier of 06:00 the next day and 20
@@ -403,12 +390,7 @@ impl World {
     /// True when a valid token is in place and the session runs long enough to judge recovery.
     pub fn recovery_is_ours(&self) -> bool {
         let now = self.now();
-        let token_ok = self.auth.health().state == AuthState::Valid
-            && self
-                .sim
-                .issued_tokens()
-                .last()
-                .is_some_and(|token| self.sim.access_token_is_valid(token));
+        let token_ok = self.auth.health().state == AuthState::Valid && self.token_alive();
         let window = feed_window(now)
             && feed_window(now + TimeDelta::from_std(FEED_RECOVERY_BOUND).unwrap());
         if !(token_ok && window) {
@@ -446,7 +428,7 @@ impl World {
             ));
         }
         let trading = phase != MarketPhase::Closed;
-        let requires_login = matches!(health.auth.state, AuthState::Expired | AuthState::Required);
+        let requires_login = needs_login(health.auth.state);
         if health.auth.requires_login != requires_login {
             self.violation(format!(
                 "requires_login {} in {:?}",
@@ -496,11 +478,7 @@ impl World {
         let Some(issued) = *self.token_issued.lock().unwrap() else {
             return;
         };
-        let token_alive = self
-            .sim
-            .issued_tokens()
-            .last()
-            .is_some_and(|token| self.sim.access_token_is_valid(token));
+        let token_alive = self.token_alive();
         let next_six = next_six_am(issued);
         let local_expiry = local_expiry(issued);
         let flushed_at = self
@@ -539,4 +517,23 @@ impl World {
             AuthState::Refreshing => {}
         }
     }
+}
+
+/// Waits until `reached` holds, looking again at every change; how long that took, or `None`
+/// after `bound`.
+async fn wait_until(
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    bound: Duration,
+    reached: impl Fn() -> bool,
+) -> Option<Duration> {
+    let began = Instant::now();
+    let waited = tokio::time::timeout(bound, async {
+        while !reached() {
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    })
+    .await;
+    waited.ok().map(|()| began.elapsed())
 }
