@@ -54,10 +54,14 @@ export function secretsIn(text: string): string[] {
 
 export async function startServer(clockStart: string, extraArgs: string[] = []): Promise<Server> {
   const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-e2e-')), '.env');
+  // A named env file must exist (the server fails closed on a missing one).
+  fs.writeFileSync(envFile, '', { mode: 0o600 });
   const child = spawn(
     binary,
     [
       'serve',
+      '--broker',
+      'simulated',
       '--addr',
       '127.0.0.1:0',
       '--site-root',

@@ -21,7 +21,8 @@ address_of() {
 # start_server [FLAG...]: marketwarden serve on a free port, clock at Monday 10:00 IST (LIVE),
 # with its own env file; sets $server_pid and $base.
 start_server() {
-  ./target/release/marketwarden serve --addr 127.0.0.1:0 --env-file "$logs/.env" \
+  touch "$logs/.env"
+  ./target/release/marketwarden serve --broker simulated --addr 127.0.0.1:0 --env-file "$logs/.env" \
     --clock-start 2026-11-30T10:00:00+05:30 "$@" >"$logs/server.log" 2>&1 &
   server_pid=$!
   base="$(address_of "$logs/server.log")"

@@ -17,6 +17,7 @@ use marketwarden_server::feed::{FeedConfig, FeedService};
 use marketwarden_server::health::system_health;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::tls::KiteTls;
 
 fn state(runtime: &tokio::runtime::Runtime) -> AppState {
     let _entered = runtime.enter();
@@ -25,7 +26,7 @@ fn state(runtime: &tokio::runtime::Runtime) -> AppState {
         Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap(),
     ));
     let calendar = Arc::new(CalendarStore::builtin());
-    let rest = KiteRest::new(KiteEndpoints::kite(), "key").unwrap();
+    let rest = KiteRest::new(KiteEndpoints::kite(), "key", &KiteTls::public_roots()).unwrap();
     let auth = AuthService::new(
         AuthConfig {
             api_key: "key".into(),
@@ -45,6 +46,7 @@ fn state(runtime: &tokio::runtime::Runtime) -> AppState {
         },
         Arc::new(KiteTicker {
             url: "ws://127.0.0.1:9".into(),
+            tls: KiteTls::public_roots(),
         }),
         clock.clone(),
         calendar.clone(),

@@ -19,6 +19,7 @@ use marketwarden_server::feed::instruments::parse_instruments;
 use marketwarden_server::kite::packet::{ClientRequest, Mode, Tick};
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::kite::ticker::{self, TickerEvent};
+use marketwarden_server::kite::tls::KiteTls;
 use marketwarden_server::sim::{SimConfig, Simulator};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
@@ -43,7 +44,7 @@ async fn main() {
         login_url: format!("http://{sim_addr}/connect/login"),
         ticker_url: format!("ws://{sim_addr}"),
     };
-    let rest = KiteRest::new(endpoints.clone(), &config.api_key).unwrap();
+    let rest = KiteRest::new(endpoints.clone(), &config.api_key, &KiteTls::public_roots()).unwrap();
     let request_token = log_in(&rest.login_url(&[]), &format!("http://{sim_addr}")).await;
     let session = rest
         .exchange_request_token(&request_token, &config.api_secret)
@@ -54,6 +55,7 @@ async fn main() {
         &endpoints.ticker_url,
         &config.api_key,
         &session.access_token,
+        &KiteTls::public_roots(),
     )
     .await
     .expect("a ticker connection");

@@ -34,6 +34,9 @@ Kite endpoints (default: Kite's own):
   KITE_API_ROOT        REST root, https://api.kite.trade
   KITE_LOGIN_URL       login page, https://kite.zerodha.com/connect/login
   KITE_TICKER_URL      ticker WebSocket root, wss://ws.kite.trade
+  SSL_CERT_FILE        a PEM file of extra CA certificates to trust for Kite's hosts (a
+                       corporate proxy, a kite-sim --tls-self-signed); Mozilla's roots always
+                       count. A file that cannot be read or holds no certificate stops the start.
 
 Feed watchdog (flags above): FEED_STALE_THRESHOLD, FEED_RECONNECT_DELAY, FEED_MAX_BACKOFF,
   FEED_MAX_RECONNECTS, FEED_PRE_OPEN_LEAD, FEED_INSTRUMENTS
@@ -105,6 +108,35 @@ pub struct KiteSimArgs {
     /// Start the simulator's clock at this instant (RFC 3339) and let it run forward.
     #[arg(long, env = "KITE_SIM_CLOCK_START", value_name = "RFC3339", value_parser = parse_instant)]
     pub clock_start: Option<DateTime<Utc>>,
+
+    /// A calendar file laid over the built-in NSE calendar: the ticker sends ticks in its
+    /// trading hours, heartbeats outside them (give it the server's --calendar).
+    #[arg(long, value_name = "FILE")]
+    pub calendar: Option<PathBuf>,
+
+    /// Serve `https://` and `wss://` (on the one port) with this PEM certificate chain; needs
+    /// --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve `https://` and `wss://` with a certificate generated for --addr, signed by a new CA.
+    /// The CA is written to a file (--tls-ca-out, else a new one in the temporary folder),
+    /// printed as a `ca:` line: trust it with SSL_CERT_FILE.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
+    /// Where --tls-self-signed writes its CA certificate (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    pub tls_ca_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -175,16 +207,13 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKETWARDEN_BROKER", value_enum, default_value_t = BrokerChoice::Auto)]
     pub broker: BrokerChoice,
 
-    /// The dotenv file that keeps the Kite access token: read at start (its ZERODHA_* values
-    /// count as if set in the environment), rewritten atomically after each login, and followed
-    /// while running, so an edit from outside takes effect without a restart.
-    #[arg(
-        long,
-        env = "MARKETWARDEN_ENV_FILE",
-        value_name = "FILE",
-        default_value = ".env"
-    )]
-    pub env_file: PathBuf,
+    /// The dotenv file that keeps the Kite access token [default: .env]: read at start (its
+    /// ZERODHA_* values count as if set in the environment), rewritten atomically after each
+    /// login, and followed while running, so an edit from outside takes effect without a
+    /// restart. A file named here must exist and be readable, and with `--broker auto` hold the
+    /// Kite credentials: the server refuses to start otherwise.
+    #[arg(long, env = "MARKETWARDEN_ENV_FILE", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 
     /// Seconds without a frame (tick or heartbeat) after which an open ticker connection is
     /// dead and replaced.
@@ -252,6 +281,8 @@ pub struct ServeSettings {
     pub calendar: Option<PathBuf>,
     pub log_format: LogFormat,
     pub broker: BrokerKind,
+    /// True when `--broker auto` chose the simulator because no credentials exist (logged).
+    pub simulator_by_default: bool,
     pub env_file: PathBuf,
     /// The Kite app's key and secret; `None` with the simulated broker, which has its own.
     pub kite_credentials: Option<(String, Secret)>,
@@ -274,6 +305,13 @@ pub enum ConfigError {
     ClockStartNeedsSimulatedBroker,
     /// `--feed-instruments` does not parse.
     Instruments(String),
+    /// The env file named by `--env-file` (or `MARKETWARDEN_ENV_FILE`) does not exist.
+    EnvFileMissing { path: PathBuf },
+    /// The env file exists but cannot be read.
+    EnvFileUnreadable { path: PathBuf, problem: String },
+    /// `--broker auto` with a named env file that holds no credentials: the operator meant
+    /// Kite, and a silent simulator would look like a working feed.
+    NoCredentialsInEnvFile { path: PathBuf },
 }
 
 impl std::fmt::Display for ConfigError {
@@ -287,6 +325,24 @@ impl std::fmt::Display for ConfigError {
             Self::Instruments(problem) => {
                 write!(f, "--feed-instruments (FEED_INSTRUMENTS): {problem}")
             }
+            Self::EnvFileMissing { path } => write!(
+                f,
+                "--env-file {}: no such file. Create it (mode 0600) with ZERODHA_API_KEY and \
+                 ZERODHA_API_SECRET, or leave --env-file out to use the embedded simulator",
+                path.display()
+            ),
+            Self::EnvFileUnreadable { path, problem } => write!(
+                f,
+                "cannot read the env file {}: {problem}. It must be readable by the user the \
+                 server runs as",
+                path.display()
+            ),
+            Self::NoCredentialsInEnvFile { path } => write!(
+                f,
+                "--env-file {} holds no ZERODHA_API_KEY and ZERODHA_API_SECRET, and neither does \
+                 the environment: add them for the real Kite broker, or pass --broker simulated",
+                path.display()
+            ),
             Self::ClockStartNeedsSimulatedBroker => write!(
                 f,
                 "--clock-start (MARKETWARDEN_CLOCK_START) is only accepted with the simulated \
@@ -300,6 +356,44 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ServeSettings {
+    /// Reads the env file `args` names (through `read`, [`crate::auth::envfile::read`] in
+    /// `main`), then resolves the settings with the process environment `process` laid over it.
+    /// Fails closed: a named env file that is missing or unreadable, an unreadable `.env`, or a
+    /// named env file without credentials under `--broker auto` refuse to start.
+    ///
+    /// # Errors
+    ///
+    /// See [`ConfigError`].
+    pub fn load(
+        args: ServeArgs,
+        process: impl Fn(&str) -> Option<String>,
+        read: impl FnOnce(&std::path::Path) -> std::io::Result<Option<EnvFile>>,
+    ) -> Result<Self, ConfigError> {
+        let named = args.env_file.is_some();
+        let path = args
+            .env_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".env"));
+        let file = match read(&path) {
+            Ok(file) => file,
+            Err(error) => {
+                return Err(ConfigError::EnvFileUnreadable {
+                    path,
+                    problem: error.kind().to_string(),
+                });
+            }
+        };
+        if named && file.is_none() {
+            return Err(ConfigError::EnvFileMissing { path });
+        }
+        let choice = args.broker;
+        let settings = Self::resolve(args, layered_env(process, file))?;
+        if named && choice == BrokerChoice::Auto && settings.broker == BrokerKind::Simulated {
+            return Err(ConfigError::NoCredentialsInEnvFile { path });
+        }
+        Ok(settings)
+    }
+
     /// Checks `args` against the environment, read through `env` (`std::env::var` in `main`).
     ///
     /// # Errors
@@ -372,7 +466,9 @@ impl ServeSettings {
             calendar: args.calendar,
             log_format: args.log_format,
             broker,
-            env_file: args.env_file,
+            simulator_by_default: args.broker == BrokerChoice::Auto
+                && broker == BrokerKind::Simulated,
+            env_file: args.env_file.unwrap_or_else(|| PathBuf::from(".env")),
             kite_credentials,
             expected_user_id: non_blank("ZERODHA_USER_ID"),
             admin_token: non_blank("MARKETWARDEN_ADMIN_TOKEN").map(Secret::new),
@@ -563,10 +659,79 @@ mod tests {
 
     #[test]
     fn the_env_file_defaults_to_dot_env_in_the_working_folder() {
-        let args = serve_args(parse(&[]).unwrap());
-        assert_eq!(args.env_file, PathBuf::from(".env"));
+        let settings =
+            ServeSettings::resolve(serve_args(parse(&[]).unwrap()), env_of(&[])).unwrap();
+        assert_eq!(settings.env_file, PathBuf::from(".env"));
         let args = serve_args(parse(&["--env-file", "/etc/marketwarden/kite.env"]).unwrap());
-        assert_eq!(args.env_file, PathBuf::from("/etc/marketwarden/kite.env"));
+        assert_eq!(
+            args.env_file,
+            Some(PathBuf::from("/etc/marketwarden/kite.env"))
+        );
+    }
+
+    /// What `ServeSettings::load` reads for a file: the text, or an I/O error kind.
+    fn file_reader(
+        found: Result<Option<&'static str>, std::io::ErrorKind>,
+    ) -> impl FnOnce(&std::path::Path) -> std::io::Result<Option<EnvFile>> {
+        move |_| match found {
+            Ok(text) => Ok(text.map(EnvFile::parse)),
+            Err(kind) => Err(kind.into()),
+        }
+    }
+
+    #[test]
+    fn a_named_env_file_that_is_missing_or_unreadable_refuses_to_start() {
+        let named = || serve_args(parse(&["--env-file", "/etc/mw/kite.env"]).unwrap());
+        let error = ServeSettings::load(named(), env_of(&[]), file_reader(Ok(None))).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::EnvFileMissing {
+                path: "/etc/mw/kite.env".into()
+            }
+        );
+        assert!(error.to_string().contains("no such file"), "{error}");
+        let denied = file_reader(Err(std::io::ErrorKind::PermissionDenied));
+        let error = ServeSettings::load(named(), env_of(&[]), denied).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read the env file /etc/mw/kite.env"),
+            "{error}"
+        );
+        // The default `.env` may be missing (the simulator), but not unreadable.
+        let default = || serve_args(parse(&[]).unwrap());
+        let settings = ServeSettings::load(default(), env_of(&[]), file_reader(Ok(None))).unwrap();
+        assert_eq!(settings.broker, BrokerKind::Simulated);
+        assert!(settings.simulator_by_default);
+        let denied = file_reader(Err(std::io::ErrorKind::PermissionDenied));
+        assert!(matches!(
+            ServeSettings::load(default(), env_of(&[]), denied),
+            Err(ConfigError::EnvFileUnreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn auto_picks_the_simulator_only_without_a_named_env_file_and_credentials() {
+        let named = |broker: &str| {
+            serve_args(parse(&["--env-file", "kite.env", "--broker", broker]).unwrap())
+        };
+        let empty = || file_reader(Ok(Some("# no credentials yet\n")));
+        let error = ServeSettings::load(named("auto"), env_of(&[]), empty()).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::NoCredentialsInEnvFile {
+                path: "kite.env".into()
+            }
+        );
+        let error = ServeSettings::load(named("kite"), env_of(&[]), empty()).unwrap_err();
+        assert!(matches!(error, ConfigError::IncompleteCredentials { .. }));
+        let settings = ServeSettings::load(named("simulated"), env_of(&[]), empty()).unwrap();
+        assert_eq!(settings.broker, BrokerKind::Simulated);
+        assert!(!settings.simulator_by_default);
+        let with_credentials = file_reader(Ok(Some("ZERODHA_API_KEY=k\nZERODHA_API_SECRET=s\n")));
+        let settings = ServeSettings::load(named("auto"), env_of(&[]), with_credentials).unwrap();
+        assert_eq!(settings.broker, BrokerKind::Kite);
+        assert_eq!(settings.env_file, PathBuf::from("kite.env"));
     }
 
     #[test]

@@ -12,12 +12,13 @@ use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
 use marketwarden_server::config::{
-    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings, layered_env,
+    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
 };
 use marketwarden_server::feed::FeedService;
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::tls::KiteTls;
 use marketwarden_server::sim::{self, SimConfig, Simulator};
 use marketwarden_server::{AppState, market, run, systemd};
 use tokio_util::sync::CancellationToken;
@@ -47,19 +48,28 @@ fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let env_file = match auth::envfile::read(&args.env_file) {
-        Ok(snapshot) => snapshot.map(|snapshot| snapshot.file),
-        Err(error) => {
-            eprintln!("warning: cannot read {}: {error}", args.env_file.display());
-            None
-        }
+    // Fail closed: a configuration that cannot be what the operator meant never starts.
+    let settings = ServeSettings::load(
+        args,
+        |name| std::env::var(name).ok(),
+        |path| auth::envfile::read(path).map(|snapshot| snapshot.map(|snapshot| snapshot.file)),
+    );
+    let tls = KiteTls::from_environment(|name| std::env::var(name).ok());
+    let (settings, tls) = match (settings, tls) {
+        (Ok(settings), Ok(tls)) => (settings, tls),
+        (Err(error), _) => return refuse(&error),
+        (_, Err(error)) => return refuse(&error),
     };
-    let settings =
-        ServeSettings::resolve(args, layered_env(|name| std::env::var(name).ok(), env_file))?;
     init_logging(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(settings))?;
+    runtime.block_on(serve(settings, tls))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to start: the reason on stderr, exit status 2 (a configuration error).
+fn refuse(error: &dyn std::fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {error}");
+    Ok(ExitCode::from(2))
 }
 
 /// Starts the Kite simulator in this process on a free loopback port, with the server's clock,
@@ -111,10 +121,12 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
         Some(start) => Arc::new(StartedClock::starting_at(start)),
         None => Arc::new(SystemClock),
     };
+    let calendar = cli::load_calendar(args.calendar.as_deref())?;
     let config = SimConfig {
         api_key: args.api_key,
         api_secret: Secret::new(args.api_secret),
         redirect_url: args.redirect_url,
+        calendar,
         ..SimConfig::default()
     };
     #[cfg(unix)]
@@ -123,17 +135,59 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr().context("listener has no address")?;
+    let (tls, ca_file) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => (
+            Some(sim::tls::server_config_from_files(cert, key).map_err(anyhow::Error::msg)?),
+            None,
+        ),
+        (_, _, true) => {
+            let generated = sim::tls::SelfSigned::generate(&sim::tls::SelfSigned::hosts_for(addr))
+                .map_err(anyhow::Error::msg)?;
+            let path = args.tls_ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("kite-sim-{}-ca.pem", std::process::id()))
+            });
+            std::fs::write(&path, &generated.ca_pem)
+                .with_context(|| format!("cannot write the CA to {}", path.display()))?;
+            (Some(generated.server), Some(path))
+        }
+        _ => (None, None),
+    };
     // The contract: one line each, on stdout, for scripts.
-    cli::print(&format!(
-        "rest: http://{addr}\nlogin: http://{addr}/connect/login\nticker: ws://{addr}\n"
-    ));
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let mut lines = format!(
+        "rest: {http}://{addr}\nlogin: {http}://{addr}/connect/login\nticker: {ws}://{addr}\n"
+    );
+    if let Some(path) = &ca_file {
+        lines.push_str(&format!("ca: {}\n", path.display()));
+    }
+    cli::print(&lines);
     let shutdown = CancellationToken::new();
     #[cfg(unix)]
     tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
-    axum::serve(listener, sim::router(Simulator::new(config, clock)))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("simulator failed")
+    let router = sim::router(Simulator::new(config, clock));
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(sim::tls::TlsListener::new(listener, tls)?, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    };
+    // A generated CA is of no use once its key is gone.
+    if args.tls_ca_out.is_none()
+        && let Some(path) = ca_file
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    served.context("simulator failed")
 }
 
 /// Prints an offline command's output, or its error on stderr with exit status 1.
@@ -150,7 +204,15 @@ fn offline(result: Result<String, CommandError>) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
+    if settings.simulator_by_default {
+        tracing::info!(
+            env_file = %settings.env_file.display(),
+            "no Kite credentials in the environment or the env file: using the embedded Kite \
+             simulator (--broker kite to refuse that)"
+        );
+    }
+    tracing::debug!(roots = tls.root_count(), "TLS trust store for Kite ready");
     let clock: Arc<dyn Clock> = match settings.clock_start {
         Some(start) => Arc::new(StartedClock::starting_at(start)),
         None => Arc::new(SystemClock),
@@ -194,7 +256,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         (simulated.api_key, simulated.api_secret)
     });
     let ticker_url = kite_endpoints.ticker_url.clone();
-    let rest = KiteRest::new(kite_endpoints, api_key.clone())
+    let rest = KiteRest::new(kite_endpoints, api_key.clone(), &tls)
         .context("cannot set up the Kite REST client")?;
     let auth = AuthService::new(
         AuthConfig {
@@ -212,7 +274,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     auth.start(shutdown.clone()).await;
     let feed = FeedService::new(
         settings.feed.clone(),
-        Arc::new(KiteTicker { url: ticker_url }),
+        Arc::new(KiteTicker {
+            url: ticker_url,
+            tls: tls.clone(),
+        }),
         clock.clone(),
         calendar.clone(),
     );

@@ -32,6 +32,8 @@ pub trait TickerLink: Send {
 /// Kite's ticker (or the simulator's) at a WebSocket root URL.
 pub struct KiteTicker {
     pub url: String,
+    /// The trust store of `wss://` connections.
+    pub tls: crate::kite::tls::KiteTls,
 }
 
 impl TickerConnector for KiteTicker {
@@ -40,8 +42,13 @@ impl TickerConnector for KiteTicker {
         credentials: &'a TickerCredentials,
     ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
         Box::pin(async move {
-            let connection =
-                ticker::connect(&self.url, &credentials.api_key, &credentials.access_token).await?;
+            let connection = ticker::connect(
+                &self.url,
+                &credentials.api_key,
+                &credentials.access_token,
+                &self.tls,
+            )
+            .await?;
             Ok(Box::new(connection) as Box<dyn TickerLink>)
         })
     }

@@ -4,6 +4,7 @@
 pub mod packet;
 pub mod rest;
 pub mod ticker;
+pub mod tls;
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use marketwarden_core::{ist_to_utc, ist_wall_clock};

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Secret;
+use super::tls::{KiteTls, error_chain, host_of};
 
 /// Kite's endpoints, or the simulator's: only these URLs differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,13 +296,17 @@ struct SessionWire {
 }
 
 impl KiteRest {
-    /// A client for `api_key` at `endpoints`.
+    /// A client for `api_key` at `endpoints`, trusting `tls`'s roots.
     ///
     /// # Errors
     ///
     /// The TLS stack cannot be set up.
-    pub fn new(endpoints: KiteEndpoints, api_key: impl Into<String>) -> Result<Self, KiteError> {
-        Self::with_timeout(endpoints, api_key, REQUEST_TIMEOUT)
+    pub fn new(
+        endpoints: KiteEndpoints,
+        api_key: impl Into<String>,
+        tls: &KiteTls,
+    ) -> Result<Self, KiteError> {
+        Self::with_timeout(endpoints, api_key, tls, REQUEST_TIMEOUT)
     }
 
     /// A client with another timeout than Kite's 7 s (tests).
@@ -312,10 +317,12 @@ impl KiteRest {
     pub fn with_timeout(
         endpoints: KiteEndpoints,
         api_key: impl Into<String>,
+        tls: &KiteTls,
         timeout: Duration,
     ) -> Result<Self, KiteError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .use_preconfigured_tls((*tls.client_config()).clone())
             .build()
             .map_err(|error| KiteError::Transport(error.to_string()))?;
         Ok(Self::with_transport(
@@ -479,11 +486,16 @@ impl KiteRest {
 
 fn transport_error(error: reqwest::Error) -> KiteError {
     if error.is_timeout() {
-        KiteError::Timeout
-    } else {
-        // Without the URL: it may carry a token in its query.
-        KiteError::Transport(error.without_url().to_string())
+        return KiteError::Timeout;
     }
+    // The host, and the reason (a TLS verdict is a few causes down), without the URL: it may
+    // carry a token in its query.
+    let host = error.url().map(|url| host_of(url.as_str()).to_string());
+    let reason = error_chain(&error.without_url());
+    KiteError::Transport(match host {
+        Some(host) => format!("{host}: {reason}"),
+        None => reason,
+    })
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
@@ -519,7 +531,8 @@ mod tests {
             login_url: "http://sim/connect/login".into(),
             ..KiteEndpoints::kite()
         };
-        let client = KiteRest::new(endpoints, "kite key").expect("client");
+        let client =
+            KiteRest::new(endpoints, "kite key", &KiteTls::public_roots()).expect("client");
         assert_eq!(
             client.login_url(&[]),
             "http://sim/connect/login?v=3&api_key=kite%20key"

@@ -14,6 +14,7 @@ use super::packet::{
     BinaryFrame, ClientRequest, FrameError, TextFrame, Tick, parse_binary_frame, parse_text_frame,
 };
 use super::rest::urlencoding;
+use super::tls::{KiteTls, error_chain, host_of};
 
 /// Concurrent ticker connections Kite allows per `api_key`.
 pub const MAX_CONNECTIONS_PER_API_KEY: usize = 3;
@@ -96,19 +97,36 @@ fn handshake_url(root: &str, api_key: &str, access_token: &Secret) -> String {
     )
 }
 
-/// Opens a connection to the ticker at `root`.
+/// Opens a connection to the ticker at `root`: `wss://` (TLS with `tls`'s trust store, as Kite
+/// serves it) or `ws://`.
 ///
 /// # Errors
 ///
-/// See [`TickerConnectError`].
+/// See [`TickerConnectError`]. A TLS or network failure names the host and the reason, never
+/// the URL (it holds the token).
 pub async fn connect(
     root: &str,
     api_key: &str,
     access_token: &Secret,
+    tls: &KiteTls,
 ) -> Result<TickerConnection, TickerConnectError> {
     let request = handshake_request(root, api_key, access_token)?;
-    let result = tokio_tungstenite::connect_async(request).await;
-    opened(result.map(|(socket, _)| socket))
+    let connector = tokio_tungstenite::Connector::Rustls(tls.client_config());
+    let result =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
+            .await;
+    opened(result.map(|(socket, _)| socket)).map_err(|error| with_host(error, root))
+}
+
+/// A transport error with the host it concerns: "TLS error: invalid peer certificate…" alone
+/// does not say which of Kite's hosts is behind a proxy.
+fn with_host(error: TickerConnectError, root: &str) -> TickerConnectError {
+    match error {
+        TickerConnectError::Transport(detail) => {
+            TickerConnectError::Transport(format!("{}: {detail}", host_of(root)))
+        }
+        other => other,
+    }
 }
 
 /// Opens a connection to the ticker at `root` over `stream`, an already open byte stream to
@@ -155,8 +173,9 @@ fn opened<S>(
             403 => Err(TickerConnectError::Forbidden),
             status => Err(TickerConnectError::Rejected { status }),
         },
-        // The error text never includes the URL, so no token leaks into logs.
-        Err(error) => Err(TickerConnectError::Transport(error.to_string())),
+        // tungstenite's error text never includes the URL, so no token leaks into logs; the
+        // causes under it (rustls' certificate verdict, the OS's connect error) do not either.
+        Err(error) => Err(TickerConnectError::Transport(error_chain(&error))),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod pipe;
 mod rest;
 pub mod ticker;
+pub mod tls;
 pub mod tokens;
 
 use std::collections::HashSet;
@@ -36,6 +37,9 @@ pub struct SimConfig {
     pub user_name: String,
     /// How often the ticker sends a frame (ticks or a heartbeat); Kite's is about a second.
     pub tick_interval: Duration,
+    /// When the ticker sends ticks (in trading hours) rather than heartbeats: the built-in NSE
+    /// calendar, or with `kite-sim --calendar` the same overrides the server is given.
+    pub calendar: marketwarden_core::Calendar,
 }
 
 impl Default for SimConfig {
@@ -47,6 +51,7 @@ impl Default for SimConfig {
             user_id: "MW0001".into(),
             user_name: "Demo Trader".into(),
             tick_interval: Duration::from_secs(1),
+            calendar: marketwarden_core::Calendar::builtin(),
         }
     }
 }

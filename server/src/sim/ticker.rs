@@ -14,7 +14,6 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use marketwarden_core::Calendar;
 
 use super::{Simulator, TickerCommand};
 use crate::kite::packet::{
@@ -68,7 +67,7 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
         let _ = socket.send(Message::Close(None)).await;
         return;
     }
-    let calendar = Calendar::builtin();
+    let calendar = &sim.config.calendar;
     let mut commands = sim.commands.subscribe();
     let mut last_ping = tokio::time::Instant::now();
     let mut instruments: HashMap<u32, Instrument> = HashMap::new();

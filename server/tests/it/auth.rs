@@ -71,7 +71,7 @@ async fn start_at(now: DateTime<Utc>, env: Option<&str>) -> Server {
         env_file,
         _folder: folder,
         shutdown,
-        http: reqwest::Client::builder()
+        http: crate::support::http()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
@@ -500,11 +500,12 @@ async fn a_kite_that_stops_answering_never_logs_the_trader_out() {
     let endpoints = KiteEndpoints {
         api_root: server.sim.base.clone(),
         login_url: format!("{}/connect/login", server.sim.base),
-        ticker_url: server.sim.base.replace("http", "ws"),
+        ticker_url: crate::support::ticker_url(&server.sim.base),
     };
     let rest = KiteRest::with_timeout(
         endpoints,
         SimConfig::default().api_key,
+        &crate::support::tls(),
         Duration::from_millis(300),
     )
     .unwrap();

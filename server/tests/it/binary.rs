@@ -12,13 +12,22 @@ fn marketwarden() -> Command {
         .env_remove("MARKETWARDEN_CLOCK_START")
         .env_remove("ZERODHA_ACCESS_TOKEN")
         .env_remove("ZERODHA_USER_ID")
-        // Never a developer's own .env.
-        .env(
-            "MARKETWARDEN_ENV_FILE",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such.env"),
-        )
+        .env_remove("MARKETWARDEN_ENV_FILE")
+        .env_remove("MARKETWARDEN_BROKER")
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("KITE_API_ROOT")
+        .env_remove("KITE_LOGIN_URL")
+        .env_remove("KITE_TICKER_URL")
+        // Never a developer's own .env: a working folder without one.
+        .current_dir(folder_without_env())
         .env("RUST_LOG", "info");
     command
+}
+
+fn folder_without_env() -> std::path::PathBuf {
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-env-here");
+    std::fs::create_dir_all(&folder).expect("a working folder");
+    folder
 }
 
 #[test]
@@ -323,6 +332,106 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
     child.wait().expect("reaped");
 }
 
+/// Fail closed: a named env file that is missing or unreadable, `--broker kite` without
+/// credentials, or a named env file without credentials under `auto` never start; `auto` with
+/// nothing configured says it chose the simulator.
+#[test]
+fn the_broker_choice_fails_closed() {
+    let folder = tempfile::tempdir().unwrap();
+    let refused = |args: &[&str], needle: &str| {
+        let output = marketwarden()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    };
+    let missing = folder.path().join("kite.env");
+    let missing = missing.to_str().unwrap();
+    refused(&["--env-file", missing], "no such file");
+    // A folder where the file should be: it exists, and cannot be read as a file.
+    let unreadable = folder.path().to_str().unwrap();
+    refused(&["--env-file", unreadable], "cannot read the env file");
+    std::fs::write(folder.path().join("empty.env"), "# to be filled in\n").unwrap();
+    let empty = folder.path().join("empty.env");
+    let empty = empty.to_str().unwrap();
+    refused(&["--env-file", empty], "holds no ZERODHA_API_KEY");
+    refused(&["--broker", "kite"], "ZERODHA_API_KEY is not set");
+    let bad_ca = folder.path().join("no-ca.pem");
+    let output = marketwarden()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("SSL_CERT_FILE", &bad_ca)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+
+    let mut child = marketwarden()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.contains("listening on"))
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("using the embedded Kite simulator")),
+        "{lines:?}"
+    );
+}
+
+/// `kite-sim --tls-self-signed`: `https://` and `wss://` URLs and the CA file to trust.
+#[test]
+fn kite_sim_serves_tls_with_a_generated_ca() {
+    let mut child = marketwarden()
+        .args(["kite-sim", "--addr", "127.0.0.1:0", "--tls-self-signed"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+        .take(4)
+        .collect();
+    let port = lines[0]
+        .strip_prefix("rest: https://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{lines:?}"))
+        .to_string();
+    assert_eq!(
+        lines[1],
+        format!("login: https://127.0.0.1:{port}/connect/login")
+    );
+    assert_eq!(lines[2], format!("ticker: wss://127.0.0.1:{port}"));
+    let ca = lines[3].strip_prefix("ca: ").expect("a ca: line");
+    let pem = std::fs::read_to_string(ca).expect("the CA file");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        !std::path::Path::new(ca).exists(),
+        "a generated CA is removed at exit"
+    );
+    let output = marketwarden()
+        .args(["kite-sim", "--tls-cert", "cert.pem"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--tls-key"));
+}
+
 #[test]
 fn kite_sim_prints_its_three_urls() {
     let mut child = marketwarden()
@@ -357,10 +466,25 @@ struct Served {
 }
 
 impl Served {
+    /// The server with the embedded simulator, keeping its token in `env_file`.
     fn start(env_file: &std::path::Path) -> Self {
-        let mut child = marketwarden()
-            .args(["serve", "--addr", "127.0.0.1:0", "--env-file"])
-            .arg(env_file)
+        let mut command = marketwarden();
+        command
+            .args([
+                "serve",
+                "--broker",
+                "simulated",
+                "--addr",
+                "127.0.0.1:0",
+                "--env-file",
+            ])
+            .arg(env_file);
+        Self::spawn(command)
+    }
+
+    /// `command`, at trace level (every line is scanned for secrets).
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -436,6 +560,11 @@ async fn browser_login(base: &str) -> Vec<String> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    browser_login_with(&http, base).await
+}
+
+/// Logs in through the simulator the server sends `http` to; returns every body read.
+async fn browser_login_with(http: &reqwest::Client, base: &str) -> Vec<String> {
     let mut bodies = Vec::new();
     let start = http.get(format!("{base}/auth/login")).send().await.unwrap();
     assert_eq!(start.status(), 302);
@@ -580,4 +709,158 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     }
     assert_eq!(heard, "STOPPING=1");
     assert!(child.wait().unwrap().success(), "exit 0");
+}
+
+/// A free loopback port, for a server that must be named before it starts (the simulator sends
+/// logins back to it).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A calendar file with a trading session today (IST) around now, as an operator would write
+/// one for a special session: LIVE with the real clock and the real broker.
+fn session_around_now(folder: &std::path::Path) -> std::path::PathBuf {
+    use chrono::Timelike;
+    use marketwarden_server::clock::{Clock, SystemClock};
+    let mut now = marketwarden_core::ist_wall_clock(SystemClock.now());
+    if now.hour() == 23 && now.minute() >= 50 {
+        // Too close to midnight for a session today: start after it.
+        std::thread::sleep(std::time::Duration::from_secs(
+            u64::from(60 - now.minute()) * 60 - u64::from(now.second()) + 5,
+        ));
+        now = marketwarden_core::ist_wall_clock(SystemClock.now());
+    }
+    let open = now.time().with_second(0).unwrap() - chrono::TimeDelta::minutes(1);
+    let open = open.min(now.time().with_second(0).unwrap());
+    let minutes_left = 23 * 60 + 59 - (now.hour() * 60 + now.minute());
+    let close = now.time().with_second(0).unwrap()
+        + chrono::TimeDelta::minutes(i64::from(minutes_left.min(60)));
+    let path = folder.join("calendar.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "date,kind,hours,name\n{},session,trading {}-{},Test session\n",
+            now.date(),
+            open.format("%H:%M"),
+            close.format("%H:%M"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The production path end to end: `serve --broker kite` with an env file, against
+/// `kite-sim --tls-self-signed` trusted through `SSL_CERT_FILE`, in a session from a calendar
+/// file. The trader logs in over `https://`, the feed connects over `wss://` and ticks reach
+/// `/ws/market`; no secret in any line or answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
+    use futures_util::StreamExt;
+
+    let folder = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let ca = folder.path().join("kite-sim-ca.pem");
+    let calendar = session_around_now(folder.path());
+    let mut sim = marketwarden()
+        .args(["kite-sim", "--addr", "127.0.0.1:0", "--tls-self-signed"])
+        .arg("--calendar")
+        .arg(&calendar)
+        .arg("--tls-ca-out")
+        .arg(&ca)
+        .args(["--redirect-url", &format!("{base}/auth/callback")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kite-sim starts");
+    let urls: Vec<String> = BufReader::new(sim.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take(4)
+        .collect();
+    let url = |name: &str| {
+        urls.iter()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name}: line in {urls:?}"))
+            .to_string()
+    };
+    let env_file = folder.path().join("kite.env");
+    std::fs::write(
+        &env_file,
+        "ZERODHA_API_KEY=marketwarden_sim\nZERODHA_API_SECRET=marketwarden_sim_secret\n",
+    )
+    .unwrap();
+    let mut command = marketwarden();
+    command
+        .args([
+            "serve",
+            "--broker",
+            "kite",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("--calendar")
+        .arg(&calendar)
+        .env("SSL_CERT_FILE", &ca)
+        .env("KITE_API_ROOT", url("rest"))
+        .env("KITE_LOGIN_URL", url("login"))
+        .env("KITE_TICKER_URL", url("ticker"));
+    let mut served = Served::spawn(command);
+    assert_eq!(served.base, base);
+    served.wait_for_log("AUTH STATE: REQUIRED");
+    let listening = served.wait_for_log("listening on");
+    assert!(listening.contains("broker=\"kite\""), "{listening}");
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let mut bodies = browser_login_with(&browser, &base).await;
+    served.wait_for_log("AUTH STATE: VALID");
+    served.wait_for_log("FEED STATE: CONNECTED");
+    let (mut prices, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/market"))
+            .await
+            .expect("/ws/market opens");
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(20), prices.next())
+        .await
+        .expect("ticks within 20 s")
+        .expect("a frame")
+        .expect("not an error");
+    let frame = frame.into_text().expect("text");
+    assert!(frame.contains(r#""type":"ticks""#), "{frame}");
+    bodies.push(frame.to_string());
+    let feed = text_of(browser.get(format!("{base}/api/system/health/feed"))).await;
+    let feed: serde_json::Value = serde_json::from_str(&feed).unwrap();
+    assert_eq!(feed["state"], "CONNECTED", "{feed}");
+    assert!(feed["last_tick_seconds_ago"].is_number(), "{feed}");
+    let health = text_of(browser.get(format!("{base}/api/system/health"))).await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["market"]["phase"], "LIVE", "{health}");
+    assert_eq!(health["broker"], "kite", "{health}");
+    assert_eq!(health["priority_status"], "MARKET_SESSION", "{health}");
+
+    let logs = served.stop();
+    let _ = Command::new("kill")
+        .args(["-TERM", &sim.id().to_string()])
+        .status();
+    sim.wait().unwrap();
+    let saved = std::fs::read_to_string(&env_file).unwrap();
+    let token = saved
+        .lines()
+        .find_map(|line| line.strip_prefix("ZERODHA_ACCESS_TOKEN="))
+        .expect("the token saved")
+        .to_string();
+    for secret in [token.as_str(), "marketwarden_sim_secret"] {
+        for line in &logs {
+            assert!(!line.contains(secret), "a secret in a log line: {line}");
+        }
+        for body in &bodies {
+            assert!(!body.contains(secret), "a secret in a body: {body}");
+        }
+    }
 }

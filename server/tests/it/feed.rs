@@ -53,7 +53,8 @@ fn scaled_feed(sim: &Sim, instruments: &str) -> Arc<FeedService> {
             connect_timeout: Duration::from_secs(1),
         },
         Arc::new(KiteTicker {
-            url: sim.base.replace("http", "ws"),
+            url: crate::support::ticker_url(&sim.base),
+            tls: crate::support::tls(),
         }),
         Arc::new(sim.clock.clone()),
         Arc::new(CalendarStore::builtin()),

@@ -147,7 +147,7 @@ async fn access_token_survives_a_simulator_restart() {
         .await
         .unwrap();
     let restarted = Simulator::new(SimConfig::default(), Arc::new(sim.clock.clone()));
-    let base = serve(router(restarted)).await;
+    let base = serve_sim(router(restarted)).await;
     client(&base)
         .profile(&session.access_token)
         .await
@@ -163,7 +163,7 @@ async fn forged_tokens_and_missing_headers_are_refused() {
         .await
         .expect_err("forged");
     assert!(error.is_token_failure());
-    let http = reqwest::Client::new();
+    let http = crate::support::http().build().unwrap();
     let answer = http
         .get(format!("{}/user/profile", sim.base))
         .send()
@@ -261,14 +261,19 @@ async fn injected_faults_map_to_errors_that_are_not_auth_failures() {
         api_root: sim.base.clone(),
         ..KiteEndpoints::kite()
     };
-    let impatient =
-        KiteRest::with_timeout(endpoints, "marketwarden_sim", Duration::from_millis(100)).unwrap();
+    let impatient = KiteRest::with_timeout(
+        endpoints,
+        "marketwarden_sim",
+        &tls(),
+        Duration::from_millis(100),
+    )
+    .unwrap();
     assert_eq!(
         impatient.profile(&token).await.expect_err("slow"),
         KiteError::Timeout
     );
     // The control API speaks JSON.
-    let http = reqwest::Client::new();
+    let http = crate::support::http().build().unwrap();
     let faults: Faults = http
         .post(format!("{}/_sim/faults", sim.base))
         .json(&serde_json::json!({"server_errors": true}))
@@ -292,6 +297,37 @@ async fn injected_faults_map_to_errors_that_are_not_auth_failures() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 422);
+}
+
+/// REST is `https://`: a client without the simulator's CA is refused by rustls, and says
+/// which host and why.
+#[tokio::test]
+async fn rest_is_tls_and_an_untrusted_certificate_is_named_with_its_host() {
+    let sim = start_sim().await;
+    assert!(sim.base.starts_with("https://"), "{}", sim.base);
+    let endpoints = KiteEndpoints {
+        api_root: sim.base.clone(),
+        login_url: format!("{}/connect/login", sim.base),
+        ticker_url: ticker_url(&sim.base),
+    };
+    let untrusting = KiteRest::new(
+        endpoints,
+        "marketwarden_sim",
+        &marketwarden_server::kite::tls::KiteTls::public_roots(),
+    )
+    .unwrap();
+    let error = untrusting
+        .profile(&Secret::new("a".repeat(32)))
+        .await
+        .expect_err("an unknown CA is refused");
+    let KiteError::Transport(message) = &error else {
+        panic!("not a transport error: {error:?}");
+    };
+    let host = sim.base.trim_start_matches("https://");
+    assert!(message.starts_with(&format!("{host}: ")), "{message}");
+    assert!(message.contains("certificate"), "{message}");
+    assert!(!message.contains(&"a".repeat(32)), "{message}");
+    assert!(!error.is_token_failure());
 }
 
 #[tokio::test]

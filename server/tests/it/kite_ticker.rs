@@ -30,14 +30,19 @@ async fn fast_sim(now: DateTime<Utc>) -> Sim {
     start_sim_with(config, now).await
 }
 
-fn ticker_url(sim: &Sim) -> String {
-    sim.base.replace("http://", "ws://")
+fn sim_ticker_url(sim: &Sim) -> String {
+    crate::support::ticker_url(&sim.base)
 }
 
 async fn open(sim: &Sim, token: &Secret) -> TickerConnection {
-    connect(&ticker_url(sim), &SimConfig::default().api_key, token)
-        .await
-        .expect("connected")
+    connect(
+        &sim_ticker_url(sim),
+        &SimConfig::default().api_key,
+        token,
+        &tls(),
+    )
+    .await
+    .expect("connected")
 }
 
 /// Logs in, opens a connection and subscribes to `instrument`.
@@ -88,25 +93,61 @@ fn tick_of(event: &TickerEvent, token: u32) -> Option<Tick> {
 #[tokio::test]
 async fn bad_or_expired_tokens_fail_the_handshake_with_403() {
     let sim = fast_sim(live()).await;
-    let url = ticker_url(&sim);
-    let forged = connect(&url, "marketwarden_sim", &Secret::new("0".repeat(32)))
-        .await
-        .err()
-        .expect("refused");
+    let url = sim_ticker_url(&sim);
+    let forged = connect(
+        &url,
+        "marketwarden_sim",
+        &Secret::new("0".repeat(32)),
+        &tls(),
+    )
+    .await
+    .err()
+    .expect("refused");
     assert_eq!(forged, TickerConnectError::Forbidden);
     assert!(forged.is_auth_failure());
     let token = access_token(&sim.base).await;
     assert_eq!(
-        connect(&url, "other_key", &token).await.err(),
+        connect(&url, "other_key", &token, &tls()).await.err(),
         Some(TickerConnectError::Forbidden)
     );
     // 06:00 IST the next morning.
     sim.clock
         .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap());
     assert_eq!(
-        connect(&url, "marketwarden_sim", &token).await.err(),
+        connect(&url, "marketwarden_sim", &token, &tls())
+            .await
+            .err(),
         Some(TickerConnectError::Forbidden)
     );
+}
+
+/// The ticker is `wss://` as Kite's is: a client that trusts the simulator's CA streams ticks;
+/// one that does not is refused by rustls, with the host and the reason, and never the token.
+#[tokio::test]
+async fn the_ticker_is_tls_and_an_untrusted_certificate_is_named_with_its_host() {
+    let sim = fast_sim(live()).await;
+    let url = sim_ticker_url(&sim);
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let mut connection = logged_in_and_subscribed(&sim, 408_065).await;
+    wait_for(&mut connection, |event| match event {
+        TickerEvent::Ticks(ticks) => Some(ticks.len()),
+        _ => None,
+    })
+    .await;
+    let token = access_token(&sim.base).await;
+    let untrusting = marketwarden_server::kite::tls::KiteTls::public_roots();
+    let error = connect(&url, "marketwarden_sim", &token, &untrusting)
+        .await
+        .err()
+        .expect("an unknown CA is refused");
+    let TickerConnectError::Transport(message) = &error else {
+        panic!("not a transport error: {error:?}");
+    };
+    let host = url.trim_start_matches("wss://");
+    assert!(message.starts_with(&format!("{host}: ")), "{message}");
+    assert!(message.contains("certificate"), "{message}");
+    assert!(!message.contains(token.expose()), "{message}");
+    assert!(!error.is_auth_failure());
 }
 
 #[tokio::test]
@@ -117,7 +158,7 @@ async fn refused_upgrades_are_not_auth_failures_unless_403() {
         let (sim, token) = (&sim, &token);
         async move {
             sim.sim.set_faults(faults);
-            connect(&ticker_url(sim), "marketwarden_sim", token)
+            connect(&sim_ticker_url(sim), "marketwarden_sim", token, &tls())
                 .await
                 .err()
                 .expect("refused")
@@ -140,7 +181,7 @@ async fn refused_upgrades_are_not_auth_failures_unless_403() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     drop(listener);
-    let error = connect(&url, "marketwarden_sim", &token)
+    let error = connect(&url, "marketwarden_sim", &token, &tls())
         .await
         .err()
         .expect("no server");
@@ -280,10 +321,11 @@ async fn slow_upgrade_fault_holds_the_handshake() {
         slow_upgrade_ms: 2_000,
         ..Faults::default()
     });
-    let url = ticker_url(&sim);
+    let url = sim_ticker_url(&sim);
+    let tls = tls();
     let attempt = tokio::time::timeout(
         Duration::from_millis(200),
-        connect(&url, "marketwarden_sim", &token),
+        connect(&url, "marketwarden_sim", &token, &tls),
     );
     assert!(
         attempt.await.is_err(),
@@ -308,7 +350,7 @@ async fn text_frames_clean_closes_and_server_pings_reach_the_client() {
         .unwrap();
     // Pings are answered by the client library and never surface as events.
     wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http().build().unwrap();
     let order =
         serde_json::json!({"type": "order", "data": {"order_id": "1", "status": "COMPLETE"}});
     let sent = http

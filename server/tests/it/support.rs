@@ -7,6 +7,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use marketwarden_server::clock::Clock;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::tls::KiteTls;
+use marketwarden_server::sim::tls::{SelfSigned, TlsListener};
 use marketwarden_server::sim::tokens::TokenSigner;
 use marketwarden_server::sim::{SimConfig, Simulator, router};
 use marketwarden_server::{AppState, app};
@@ -48,10 +50,11 @@ pub async fn start_sim() -> Sim {
 pub async fn start_sim_with(config: SimConfig, now: DateTime<Utc>) -> Sim {
     let clock = ManualClock::at(now);
     let sim = Simulator::new(config, Arc::new(clock.clone()));
-    let base = serve(router(sim.clone())).await;
+    let base = serve_sim(router(sim.clone())).await;
     Sim { base, sim, clock }
 }
 
+/// Serves `router` over plain HTTP (marketwarden's own router): `http://127.0.0.1:<port>`.
 pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -59,13 +62,47 @@ pub async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// The CA and certificate of every simulator of this test binary, as `kite-sim
+/// --tls-self-signed` generates them.
+fn sim_certificate() -> &'static SelfSigned {
+    static CERTIFICATE: std::sync::OnceLock<SelfSigned> = std::sync::OnceLock::new();
+    CERTIFICATE.get_or_init(|| SelfSigned::generate(&["127.0.0.1".into()]).unwrap())
+}
+
+/// Serves a simulator's `router` over TLS, as Kite serves: `https://127.0.0.1:<port>`, and
+/// `wss://` on the same port.
+pub async fn serve_sim(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = TlsListener::new(listener, sim_certificate().server.clone()).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("https://{addr}")
+}
+
+/// The trust store of the production client with the simulators' CA added, as
+/// `SSL_CERT_FILE` adds it.
+pub fn tls() -> KiteTls {
+    KiteTls::with_extra_ca_pem(sim_certificate().ca_pem.as_bytes()).unwrap()
+}
+
+/// An HTTP client (for the simulator or the server) that trusts the simulators' CA.
+pub fn http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().use_preconfigured_tls((*tls().client_config()).clone())
+}
+
+/// The ticker root of the simulator at `base`: `wss://` for `https://`.
+pub fn ticker_url(base: &str) -> String {
+    base.replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1)
+}
+
 pub fn client(base: &str) -> KiteRest {
     let endpoints = KiteEndpoints {
         api_root: base.to_string(),
         login_url: format!("{base}/connect/login"),
-        ticker_url: base.replace("http", "ws"),
+        ticker_url: ticker_url(base),
     };
-    KiteRest::new(endpoints, SimConfig::default().api_key).unwrap()
+    KiteRest::new(endpoints, SimConfig::default().api_key, &tls()).unwrap()
 }
 
 pub fn secret() -> Secret {
@@ -93,7 +130,7 @@ pub fn login_form(html: &str) -> [(&'static str, String); 5] {
 /// Logs the demo user in through the HTML form, as a browser without JavaScript would, and
 /// returns the redirect's query pairs.
 pub async fn log_in(base: &str, redirect_params: &[(&str, &str)]) -> Vec<(String, String)> {
-    let http = reqwest::Client::builder()
+    let http = http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
