@@ -1,9 +1,11 @@
 //! The simulator over in-memory connections, for tests on a paused clock (where real sockets
 //! would let tokio skip time while bytes are in flight).
 //!
-//! Nothing is shortcut: each connection is a byte stream on which the simulator's router is
-//! served as HTTP/1.1 by hyper, the REST client writes real requests and the ticker client makes
-//! a real WebSocket upgrade, exactly as over TCP.
+//! Nothing is shortcut: each connection is a byte stream carrying TLS (the simulator's generated
+//! certificate, checked by the production client's rustls configuration with the simulator's CA
+//! added, as `SSL_CERT_FILE` adds it), on which the simulator's router is served as HTTP/1.1 by
+//! hyper; the REST client writes real requests and the ticker client makes a real WebSocket
+//! upgrade, exactly as over TCP to `https://` and `wss://`.
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::DuplexStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::{Simulator, router};
 use crate::auth::TickerCredentials;
@@ -20,6 +24,11 @@ use crate::kite::rest::{
     KiteEndpoints, KiteError, REQUEST_TIMEOUT, RestResponse, RestTransport, content_type_of,
 };
 use crate::kite::ticker::{self, TickerConnectError};
+use crate::kite::tls::KiteTls;
+use crate::sim::tls::SelfSigned;
+
+/// The name the simulator's certificate is for, and the clients connect to.
+const HOST: &str = "kite-sim.invalid";
 
 /// Bytes each direction of a connection buffers before the writer waits.
 const PIPE_BUFFER: usize = 64 * 1024;
@@ -28,38 +37,71 @@ const PIPE_BUFFER: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct SimPipe {
     router: axum::Router,
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+    client_tls: KiteTls,
 }
 
 impl SimPipe {
-    /// Serves `sim` on every connection opened with [`SimPipe::open`].
+    /// Serves `sim` on every connection opened with [`SimPipe::open`], over TLS with a
+    /// certificate generated for it.
+    ///
+    /// # Panics
+    ///
+    /// The certificate cannot be generated (never with the fixed name it is generated for).
     pub fn new(sim: Arc<Simulator>) -> Self {
+        let certificate =
+            SelfSigned::generate(&[HOST.to_string()]).expect("a certificate for kite-sim.invalid");
+        let client_tls = KiteTls::with_extra_ca_pem(certificate.ca_pem.as_bytes())
+            .expect("the generated CA parses");
         Self {
             router: router(sim),
+            acceptor: TlsAcceptor::from(certificate.server),
+            connector: TlsConnector::from(client_tls.client_config()),
+            client_tls,
         }
     }
 
     /// The endpoints to give the clients; only their paths matter.
     pub fn endpoints() -> KiteEndpoints {
         KiteEndpoints {
-            api_root: "http://kite-sim.invalid".into(),
-            login_url: "http://kite-sim.invalid/connect/login".into(),
-            ticker_url: "ws://kite-sim.invalid".into(),
+            api_root: format!("https://{HOST}"),
+            login_url: format!("https://{HOST}/connect/login"),
+            ticker_url: format!("wss://{HOST}"),
         }
     }
 
-    /// A new connection: the client's end. The simulator serves the other end until either side
-    /// closes it.
-    pub fn open(&self) -> DuplexStream {
+    /// The trust store that accepts this simulator's certificate.
+    pub fn client_tls(&self) -> &KiteTls {
+        &self.client_tls
+    }
+
+    /// A new connection, TLS established: the client's end. The simulator serves the other end
+    /// until either side closes it.
+    ///
+    /// # Errors
+    ///
+    /// The TLS handshake failed (the text says why).
+    pub async fn open(&self) -> Result<TlsStream<DuplexStream>, String> {
         let (client, server) = tokio::io::duplex(PIPE_BUFFER);
         let service = TowerToHyperService::new(self.router.clone());
+        let acceptor = self.acceptor.clone();
         tokio::spawn(async move {
+            let Ok(server) = acceptor.accept(server).await else {
+                return;
+            };
             let served = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(server), service)
                 .with_upgrades();
             // A client that goes away mid-request is not the simulator's problem.
             let _ = served.await;
         });
-        client
+        let name =
+            rustls::pki_types::ServerName::try_from(HOST).map_err(|error| error.to_string())?;
+        self.connector
+            .connect(name, client)
+            .await
+            .map_err(|error| format!("{HOST}: {error}"))
     }
 
     /// One HTTP exchange on a new connection, as a browser or client library would make it.
@@ -72,7 +114,7 @@ impl SimPipe {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<bytes::Bytes>, String> {
         let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(self.open()))
+            hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
                 .await
                 .map_err(|error| error.to_string())?;
         tokio::spawn(async move {
@@ -135,8 +177,9 @@ impl TickerConnector for SimPipe {
         credentials: &'a TickerCredentials,
     ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
         Box::pin(async move {
+            let stream = self.open().await.map_err(TickerConnectError::Transport)?;
             let connection = ticker::connect_over(
-                self.open(),
+                stream,
                 &Self::endpoints().ticker_url,
                 &credentials.api_key,
                 &credentials.access_token,

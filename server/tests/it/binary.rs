@@ -720,15 +720,16 @@ fn free_port() -> u16 {
 
 /// A calendar file with a trading session today (IST) around now, as an operator would write
 /// one for a special session: LIVE with the real clock and the real broker.
-fn session_around_now(folder: &std::path::Path) -> std::path::PathBuf {
+async fn session_around_now(folder: &std::path::Path) -> std::path::PathBuf {
     use chrono::Timelike;
     use marketwarden_server::clock::{Clock, SystemClock};
     let mut now = marketwarden_core::ist_wall_clock(SystemClock.now());
-    if now.hour() == 23 && now.minute() >= 50 {
+    if now.hour() == 23 && now.minute() >= 57 {
         // Too close to midnight for a session today: start after it.
-        std::thread::sleep(std::time::Duration::from_secs(
+        tokio::time::sleep(std::time::Duration::from_secs(
             u64::from(60 - now.minute()) * 60 - u64::from(now.second()) + 5,
-        ));
+        ))
+        .await;
         now = marketwarden_core::ist_wall_clock(SystemClock.now());
     }
     let open = now.time().with_second(0).unwrap() - chrono::TimeDelta::minutes(1);
@@ -762,7 +763,7 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let ca = folder.path().join("kite-sim-ca.pem");
-    let calendar = session_around_now(folder.path());
+    let calendar = session_around_now(folder.path()).await;
     let mut sim = marketwarden()
         .args(["kite-sim", "--addr", "127.0.0.1:0", "--tls-self-signed"])
         .arg("--calendar")
