@@ -10,9 +10,11 @@ use marketwarden_core::BrokerKind;
 use std::time::Duration;
 
 use crate::auth::envfile::EnvFile;
+use crate::connections::Limits;
 use crate::feed::FeedConfig;
 use crate::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
 use crate::feed::machine::FeedSettings;
+use crate::hosts::PublicOrigin;
 use crate::kite::Secret;
 use crate::kite::rest::KiteEndpoints;
 
@@ -251,6 +253,25 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "MARKETWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+
+    /// The origin browsers reach the server at when it is not the listen address, e.g.
+    /// `https://mw.example.com` behind a TLS proxy. Requests naming any other Host (but the
+    /// listen address and, on loopback, localhost) are refused: DNS rebinding.
+    #[arg(long, env = "MARKETWARDEN_PUBLIC_ORIGIN", value_name = "URL")]
+    pub public_origin: Option<String>,
+
+    /// Open connections at most; one more is answered 503 and closed. Keep it under the file
+    /// descriptor limit (the unit's LimitNOFILE).
+    #[arg(long, env = "MARKETWARDEN_MAX_CONNECTIONS", value_name = "COUNT", default_value_t = Limits::default().connections, value_parser = parse_count)]
+    pub max_connections: usize,
+
+    /// Open `/api/system/events` streams at most; one more is answered 503.
+    #[arg(long, env = "MARKETWARDEN_MAX_EVENT_STREAMS", value_name = "COUNT", default_value_t = Limits::default().event_streams, value_parser = parse_count)]
+    pub max_event_streams: usize,
+
+    /// Open `/ws/market` sockets at most; one more is answered 503.
+    #[arg(long, env = "MARKETWARDEN_MAX_MARKET_SOCKETS", value_name = "COUNT", default_value_t = Limits::default().market_sockets, value_parser = parse_count)]
+    pub max_market_sockets: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -294,6 +315,10 @@ pub struct ServeSettings {
     /// Where Kite is: the real endpoints unless KITE_API_ROOT, KITE_LOGIN_URL or KITE_TICKER_URL
     /// say otherwise. Unused with the simulator, which serves its own.
     pub kite_endpoints: KiteEndpoints,
+    /// `--public-origin`: a name browsers reach the server by, besides its listen address.
+    pub public_origin: Option<PublicOrigin>,
+    /// How many clients the server takes at once.
+    pub limits: Limits,
 }
 
 /// Settings that do not make sense together.
@@ -312,6 +337,8 @@ pub enum ConfigError {
     /// `--broker auto` with a named env file that holds no credentials: the operator meant
     /// Kite, and a silent simulator would look like a working feed.
     NoCredentialsInEnvFile { path: PathBuf },
+    /// `--public-origin` is not `http(s)://host[:port]`.
+    PublicOrigin(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -343,6 +370,7 @@ impl std::fmt::Display for ConfigError {
                  the environment: add them for the real Kite broker, or pass --broker simulated",
                 path.display()
             ),
+            Self::PublicOrigin(problem) => f.write_str(problem),
             Self::ClockStartNeedsSimulatedBroker => write!(
                 f,
                 "--clock-start (MARKETWARDEN_CLOCK_START) is only accepted with the simulated \
@@ -448,6 +476,13 @@ impl ServeSettings {
         };
         let instruments =
             parse_instruments(&args.feed_instruments).map_err(ConfigError::Instruments)?;
+        let public_origin = args
+            .public_origin
+            .as_deref()
+            .filter(|origin| !origin.trim().is_empty())
+            .map(PublicOrigin::parse)
+            .transpose()
+            .map_err(|error| ConfigError::PublicOrigin(error.to_string()))?;
         let feed = FeedConfig {
             settings: FeedSettings {
                 stale_threshold: args.feed_stale_threshold,
@@ -474,6 +509,12 @@ impl ServeSettings {
             admin_token: non_blank("MARKETWARDEN_ADMIN_TOKEN").map(Secret::new),
             feed,
             kite_endpoints,
+            public_origin,
+            limits: Limits {
+                connections: args.max_connections,
+                event_streams: args.max_event_streams,
+                market_sockets: args.max_market_sockets,
+            },
         })
     }
 }
@@ -493,6 +534,14 @@ pub fn layered_env(
 
 /// How long a ticker connection attempt (handshake and subscriptions) may take.
 pub const FEED_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A count of at least one.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(format!("`{text}`: give a whole number, at least 1")),
+    }
+}
 
 /// A positive number of seconds, fractions allowed (`0.5`).
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -797,6 +846,13 @@ mod tests {
             "FEED_INSTRUMENTS",
             "--feed-instruments",
             "MARKETWARDEN_ADMIN_TOKEN",
+            "--public-origin",
+            "MARKETWARDEN_PUBLIC_ORIGIN",
+            "--max-connections",
+            "MARKETWARDEN_MAX_CONNECTIONS",
+            "--max-event-streams",
+            "--max-market-sockets",
+            "SSL_CERT_FILE",
             "serve",
             "phase",
             "calendar",

@@ -268,14 +268,34 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /api/system/events`: Server-Sent Events, one `health` event with the whole answer at
 /// once and after every change of the market phase, the auth state or the feed state, and a
 /// keep-alive comment every 15 s. The stream ends when the server stops (browsers reconnect).
-pub async fn events(
-    State(state): State<AppState>,
+/// 503 when `--max-event-streams` streams are open already.
+pub async fn events(State(state): State<AppState>) -> Response {
+    let Some(slot) = state.slots.event_stream() else {
+        return server_full("too many event streams are open");
+    };
+    event_stream(state, slot).into_response()
+}
+
+/// 503 with `Retry-After`, for a client over one of the caps.
+pub fn server_full(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// The stream of [`events`], holding its `slot` until it ends.
+fn event_stream(
+    state: AppState,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let auth = state.reports.auth.as_ref().map(|auth| auth.changes());
     let feed = state.reports.feed.as_ref().map(|feed| feed.changes());
     let stream = futures_util::stream::unfold(
-        (state, auth, feed, true),
-        |(state, mut auth, mut feed, first)| async move {
+        (state, auth, feed, true, slot),
+        |(state, mut auth, mut feed, first, slot)| async move {
             if !first {
                 let market_change = crate::http::market_now(&state)
                     .0
@@ -296,7 +316,7 @@ pub async fn events(
                     .data(String::from_utf8_lossy(&json)),
                 None => Event::default().comment("unencodable"),
             };
-            Some((Ok(event), (state, auth, feed, false)))
+            Some((Ok(event), (state, auth, feed, false, slot)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))

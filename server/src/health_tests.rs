@@ -327,22 +327,49 @@ async fn state_changing_endpoints_need_the_admin_token_when_set() {
 async fn state_changing_endpoints_refuse_another_sites_page_even_with_the_admin_token() {
     let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
     fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    let public = crate::hosts::PublicOrigin::parse("http://marketwarden.local:3000").unwrap();
+    fixed.state.hosts = Arc::new(crate::hosts::HostPolicy::for_listener(
+        "127.0.0.1:3000".parse().unwrap(),
+        Some(&public),
+    ));
     for uri in [
         "/api/system/health/auth/verify",
         "/auth/logout",
         "/api/system/health/feed/reconnect",
     ] {
-        for (origin, expected) in [
-            ("https://evil.example", StatusCode::FORBIDDEN),
-            ("null", StatusCode::FORBIDDEN),
+        for (host, origin, expected) in [
+            (
+                "marketwarden.local:3000",
+                "https://evil.example",
+                StatusCode::FORBIDDEN,
+            ),
+            ("marketwarden.local:3000", "null", StatusCode::FORBIDDEN),
+            // Our name, the wrong scheme.
+            (
+                "marketwarden.local:3000",
+                "https://marketwarden.local:3000",
+                StatusCode::FORBIDDEN,
+            ),
+            // A rebinding page: its Host and Origin agree, and are not ours.
+            (
+                "evil.example:3000",
+                "http://evil.example:3000",
+                StatusCode::MISDIRECTED_REQUEST,
+            ),
             // The dashboard's own page passes the guard (no machine runs here: 503).
             (
+                "marketwarden.local:3000",
                 "http://marketwarden.local:3000",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                "127.0.0.1:3000",
+                "http://127.0.0.1:3000",
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
         ] {
             let request = Request::post(uri)
-                .header(header::HOST, "marketwarden.local:3000")
+                .header(header::HOST, host)
                 .header(header::ORIGIN, origin)
                 .header(header::AUTHORIZATION, "Bearer s3cret")
                 .body(Body::empty())
@@ -352,7 +379,7 @@ async fn state_changing_endpoints_refuse_another_sites_page_even_with_the_admin_
                 .await
                 .unwrap()
                 .status();
-            assert_eq!(status, expected, "{uri} from {origin}");
+            assert_eq!(status, expected, "{uri} from {origin} to {host}");
         }
     }
 }

@@ -46,6 +46,10 @@ pub fn app(state: AppState) -> Router {
             provide_snapshots,
             shell,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::hosts::host_guard,
+        ))
         .with_state(state)
 }
 

@@ -9,8 +9,10 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod feed;
 pub mod health;
+pub mod hosts;
 mod html;
 mod http;
 pub mod kite;
@@ -33,8 +35,10 @@ use marketwarden_core::BrokerKind;
 use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
+use crate::connections::{Limits, StreamSlots};
 use crate::feed::FeedService;
 use crate::health::{HealthMemo, MachineReport};
+use crate::hosts::HostPolicy;
 use crate::kite::Secret;
 use marketwarden_core::{AuthHealth, FeedHealth};
 
@@ -62,6 +66,12 @@ pub struct AppState {
     /// Cancelled when the server stops: long-lived answers (event streams, tick sockets) end
     /// then, so that the shutdown never waits for a browser to leave.
     pub shutdown: CancellationToken,
+    /// The `Host` and `Origin` values this server owns (DNS rebinding).
+    pub hosts: Arc<HostPolicy>,
+    /// How many clients it takes at once.
+    pub limits: Limits,
+    /// The places left for event streams and tick sockets (from `limits`).
+    pub slots: StreamSlots,
 }
 
 /// The machines' states as the health surface reads them: the running machines, or fixed
@@ -113,12 +123,22 @@ impl AppState {
             admin_token: None,
             health_memo: Arc::default(),
             shutdown: CancellationToken::new(),
+            hosts: Arc::new(HostPolicy::loopback_any_port()),
+            limits: Limits::default(),
+            slots: StreamSlots::default(),
         }
+    }
+
+    /// This state with other client limits (and the slots that go with them).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self.slots = StreamSlots::new(limits);
+        self
     }
 }
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then finishes the requests in
-/// flight.
+/// flight for at most [`connections::SHUTDOWN_DEADLINE`] (see [`connections::serve`]).
 ///
 /// # Errors
 ///
@@ -132,7 +152,6 @@ pub async fn run(
         shutdown: shutdown.clone(),
         ..state
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let max_connections = state.limits.connections;
+    connections::serve(listener, app(state), max_connections, shutdown).await
 }

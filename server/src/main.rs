@@ -16,6 +16,7 @@ use marketwarden_server::config::{
 };
 use marketwarden_server::feed::FeedService;
 use marketwarden_server::feed::link::KiteTicker;
+use marketwarden_server::hosts::HostPolicy;
 use marketwarden_server::kite::Secret;
 use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
 use marketwarden_server::kite::tls::KiteTls;
@@ -282,7 +283,7 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         calendar.clone(),
     );
     let rejections = auth.clone();
-    tokio::spawn(feed.clone().run(
+    let watchdog = tokio::spawn(feed.clone().run(
         auth.credentials(),
         Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
         Box::new(rand::random::<f64>),
@@ -306,8 +307,13 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     let state = AppState {
         broker: settings.broker,
         admin_token: settings.admin_token.clone(),
+        hosts: Arc::new(HostPolicy::for_listener(
+            local_addr,
+            settings.public_origin.as_ref(),
+        )),
         ..AppState::new(&site_root, clock, calendar)
     }
+    .with_limits(settings.limits)
     .with_auth(auth)
     .with_feed(feed);
     match systemd::notify("READY=1") {
@@ -326,9 +332,20 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     run(listener, state, shutdown)
         .await
         .context("server failed")?;
+    // The watchdog closes the ticker connection with a close frame; give it a moment, never
+    // more: a stop must not wait on Kite.
+    if tokio::time::timeout(TICKER_CLOSE_DEADLINE, watchdog)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the ticker connection did not close in time; dropping it");
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stop waits for the ticker connection's close handshake.
+const TICKER_CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// SIGINT and SIGTERM handlers, installed before the server says it is listening so that a
 /// signal sent right after that line is never missed.

@@ -24,14 +24,35 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The close code for a browser that cannot keep up (1013, "try again later").
 pub const TOO_SLOW: u16 = 1013;
 
-/// `GET /ws/market`: upgrades to a WebSocket of tick frames.
-pub async fn market_socket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+/// The largest message or frame a browser may send on `/ws/market`. It has nothing to say but
+/// a close; without a cap, one unfinished 60 MiB message pinned ~75 MB per socket.
+pub const MAX_INCOMING_MESSAGE: usize = 4096;
+
+/// `GET /ws/market`: upgrades to a WebSocket of tick frames. Refuses a page of another site
+/// (403, by its `Origin`), and more than `--max-market-sockets` sockets at once (503).
+pub async fn market_socket(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !state.hosts.allows_origin_of(&headers) {
+        return crate::admin::Refusal::CrossOrigin.into_response();
+    }
     let Some(feed) = state.feed.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the feed is not running").into_response();
     };
+    let Some(slot) = state.slots.market_socket() else {
+        return crate::health::server_full("too many tick sockets are open");
+    };
     let ticks = feed.subscribe_ticks();
     let shutdown = state.shutdown.clone();
-    upgrade.on_upgrade(move |socket| relay(socket, ticks, shutdown))
+    upgrade
+        .max_message_size(MAX_INCOMING_MESSAGE)
+        .max_frame_size(MAX_INCOMING_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            relay(socket, ticks, shutdown).await;
+            drop(slot);
+        })
 }
 
 /// The close code for a server that stops (1001, "going away").

@@ -279,7 +279,7 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
         let mut stream = std::net::TcpStream::connect(&addr).expect("connects");
         write!(
             stream,
-            "GET /api/system/health/market HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /api/system/health/market HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut response = String::new();
@@ -864,4 +864,84 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
             assert!(!body.contains(secret), "a secret in a body: {body}");
         }
     }
+}
+
+/// One raw HTTP/1.1 request with `host` (and `origin`), as a rebinding page's browser sends
+/// it; returns the status code.
+fn status_for(addr: &str, method: &str, path: &str, host: &str, origin: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    let origin = origin.map_or(String::new(), |origin| format!("origin: {origin}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{origin}content-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// The running binary: a rebinding page (a Host and Origin of its own) reads and changes
+/// nothing; another site's page on our Host changes nothing; and SIGTERM ends the process in
+/// under 5 s although a client sent half a request.
+#[test]
+fn rebinding_is_refused_and_sigterm_does_not_wait_for_a_half_sent_request() {
+    use std::io::Write;
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(&env_file, "").unwrap();
+    let mut served = Served::start(&env_file);
+    served.wait_for_log("AUTH STATE: REQUIRED");
+    let addr = served.base.trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let evil_host = format!("evil.example:{port}");
+    let evil_origin = format!("http://evil.example:{port}");
+    for (method, path) in [
+        ("GET", "/api/system/health"),
+        ("GET", "/api/system/health/auth"),
+        ("GET", "/"),
+        ("GET", "/auth/login"),
+        ("POST", "/auth/logout"),
+        ("POST", "/api/system/health/feed/reconnect"),
+    ] {
+        assert_eq!(
+            status_for(&addr, method, path, &evil_host, Some(&evil_origin)),
+            421,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(status_for(&addr, "GET", "/livez", &evil_host, None), 200);
+    assert_eq!(
+        status_for(
+            &addr,
+            "POST",
+            "/auth/logout",
+            &addr,
+            Some("http://evil.example")
+        ),
+        403
+    );
+    for host in [addr.clone(), format!("localhost:{port}")] {
+        assert_eq!(
+            status_for(&addr, "GET", "/api/system/health", &host, None),
+            200
+        );
+    }
+
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /api/system/health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .unwrap();
+    served.wait_for_log("Feed Watchdog started");
+    let (stopped, logs) = std::sync::mpsc::channel();
+    std::thread::spawn(move || stopped.send(served.stop()));
+    let logs = logs
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("SIGTERM ends the process within 5 s");
+    assert!(logs.iter().any(|line| line.contains("stopped")), "{logs:?}");
+    drop(half);
 }

@@ -476,3 +476,134 @@ async fn shutdown_closes_the_ticker_connection() {
     .await;
     assert!(closed.is_ok(), "the simulator still holds the connection");
 }
+
+/// The real router on a real listener (`run`), with the watchdog's feed and `limits`.
+async fn serve_feed(
+    watchdog: &Watchdog,
+    limits: marketwarden_server::connections::Limits,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = marketwarden_server::AppState::new(
+        "target/site",
+        Arc::new(watchdog.sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+    )
+    .with_feed(watchdog.feed.clone())
+    .with_limits(limits);
+    tokio::spawn(marketwarden_server::run(
+        listener,
+        state,
+        watchdog.shutdown.clone(),
+    ));
+    addr
+}
+
+/// `/ws/market` takes nothing from browsers: a message over the cap closes that socket at once,
+/// even an unfinished one, while another browser's ticks keep flowing; a page of another site
+/// is refused (403); one socket over the cap gets 503.
+#[tokio::test]
+async fn ws_market_refuses_big_messages_foreign_pages_and_sockets_over_the_cap() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let watchdog = start().await;
+    let addr = serve_feed(
+        &watchdog,
+        marketwarden_server::connections::Limits {
+            market_sockets: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = format!("ws://{addr}/ws/market");
+    let (mut steady, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+
+    // A raw upgrade, to send what no WebSocket library would.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    raw.write_all(
+        format!(
+            "GET /ws/market HTTP/1.1\r\nhost: {addr}\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+             sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 12];
+    raw.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    // The first 8 KiB fragment of a message that never ends (FIN clear, masked): without a cap
+    // the server buffers fragments up to 64 MiB, waiting for the rest.
+    let mut frame = vec![0x01, 0xFE];
+    frame.extend_from_slice(&8192u16.to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[b'x' ^ 1; 8192]);
+    raw.write_all(&frame).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut rest = Vec::new();
+        let _ = raw.read_to_end(&mut rest).await;
+        rest
+    })
+    .await
+    .expect("the server closed the socket instead of waiting for the rest");
+    // Closed at once: the rest of the upgrade answer and maybe a tick frame, then the end.
+    assert!(closed.len() < 64 * 1024, "{} bytes", closed.len());
+
+    // A complete message over 4 KB: the same.
+    let (mut chatty, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    chatty
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            "x".repeat(8192),
+        ))
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = chatty.next().await {
+            if message.is_close() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "an 8 KB message did not close the socket");
+
+    // The steady browser still gets ticks.
+    let ticks = tokio::time::timeout(Duration::from_secs(2), steady.next()).await;
+    assert!(
+        matches!(ticks, Ok(Some(Ok(ref message))) if message.is_text()),
+        "{ticks:?}"
+    );
+
+    // Another site's page.
+    let mut foreign = url.as_str().into_client_request().unwrap();
+    foreign
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(foreign).await.unwrap_err();
+    assert!(
+        matches!(&refused, tokio_tungstenite::tungstenite::Error::Http(response) if response.status() == 403),
+        "{refused}"
+    );
+    let mut ours = url.as_str().into_client_request().unwrap();
+    ours.headers_mut()
+        .insert("origin", format!("http://{addr}").parse().unwrap());
+    let (_second, _) = tokio_tungstenite::connect_async(ours).await.unwrap();
+
+    // Two open (steady and the second; the closed ones gave their places back): a third is 503.
+    let full = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match tokio_tungstenite::connect_async(&url).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    return response.status();
+                }
+                Ok(_) => tokio::task::yield_now().await,
+                Err(error) => panic!("{error}"),
+            }
+        }
+    })
+    .await
+    .expect("a third socket is refused");
+    assert_eq!(full, 503);
+}

@@ -5,6 +5,7 @@ mod binary;
 mod crash;
 mod feed;
 mod http;
+mod hygiene;
 mod kite_rest;
 mod kite_ticker;
 mod support;
