@@ -2,15 +2,14 @@
 //! but the one issued (to this browser, once) is ever accepted.
 #![no_main]
 
-use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use marketwarden_server::auth::login::{Callback, PendingLogins};
+use marketwarden_server::auth::login::{Callback, Instant, PendingLogins};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(data) else {
         return;
     };
-    let now = Utc.with_ymd_and_hms(2026, 11, 30, 3, 15, 0).unwrap();
+    let now = Instant::now();
     let mut logins = PendingLogins::default();
     let issued = logins.issue(now);
     if let Ok(callback) = Callback::from_query(&query) {

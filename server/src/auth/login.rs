@@ -3,17 +3,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use rand::RngCore;
+/// The monotonic clock login ages are measured on (re-exported for the fuzz target).
+pub use tokio::time::Instant;
 
 /// How long a login may take from the click to Kite's redirect.
 pub const LOGIN_STATE_TTL: TimeDelta = TimeDelta::minutes(10);
 
 /// The cookie that binds a login to the browser that started it.
 pub const LOGIN_STATE_COOKIE: &str = "marketwarden_login_state";
-
-/// At most this many logins may be pending; the oldest is dropped first.
-const MAX_PENDING_LOGINS: usize = 32;
 
 /// A login to start: send the browser to `url` with the `state` cookie set.
 #[derive(Clone, Debug)]
@@ -98,50 +97,128 @@ impl std::fmt::Display for LoginError {
 
 impl std::error::Error for LoginError {}
 
-/// States issued and not yet redeemed, with their issue time.
-#[derive(Default)]
+/// The one-time states of logins in progress.
+///
+/// A state is signed rather than stored: `nonce · issued-at · MAC` under a key drawn at start,
+/// so issuing keeps nothing and no number of `/auth/login` calls can push out a login in
+/// progress. Only redeemed states are remembered (to refuse a replay), until they expire. Ages
+/// are measured on the monotonic clock: a wall-clock step (NTP, a laptop waking up) neither
+/// expires a login in progress nor revives an old one.
 pub struct PendingLogins {
-    issued: HashMap<String, DateTime<Utc>>,
+    key: [u8; 32],
+    /// The instant issue times count from.
+    epoch: Instant,
+    /// Nonces of redeemed states, with their issue time (ms after `epoch`).
+    used: HashMap<[u8; NONCE_BYTES], u64>,
+}
+
+const NONCE_BYTES: usize = 16;
+const MAC_BYTES: usize = 8;
+/// Hex characters of a state: nonce, issue time (8 bytes), MAC.
+pub const STATE_LENGTH: usize = 2 * (NONCE_BYTES + 8 + MAC_BYTES);
+
+/// Redeemed states remembered at most; past it the oldest are forgotten first. A forgotten one
+/// can at worst be presented again within its 10 minutes, and then Kite refuses its request
+/// token, which is single-use.
+const MAX_REMEMBERED: usize = 65_536;
+
+impl Default for PendingLogins {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self {
+            key,
+            epoch: Instant::now(),
+            used: HashMap::new(),
+        }
+    }
 }
 
 impl PendingLogins {
-    /// A new one-time state: 32 random hex characters.
-    pub fn issue(&mut self, now: DateTime<Utc>) -> String {
-        self.issued.retain(|_, at| now - *at < LOGIN_STATE_TTL);
-        while self.issued.len() >= MAX_PENDING_LOGINS {
-            let oldest = self
-                .issued
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(state, _)| state.clone());
-            match oldest {
-                Some(state) => self.issued.remove(&state),
-                None => break,
-            };
-        }
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        let state: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        self.issued.insert(state.clone(), now);
-        state
+    /// A new one-time state ([`STATE_LENGTH`] hex characters), issued at `now`.
+    pub fn issue(&mut self, now: Instant) -> String {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::rng().fill_bytes(&mut nonce);
+        let issued_ms = self.millis(now);
+        let mac = self.mac(&nonce, issued_ms);
+        let mut bytes = Vec::with_capacity(STATE_LENGTH / 2);
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&issued_ms.to_be_bytes());
+        bytes.extend_from_slice(&mac);
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
-    /// Redeems `state` once: it must have been issued, be younger than the TTL, and match the
-    /// cookie of the browser that presents it. A known state is used up even when it fails.
+    /// Redeems `state` once: it must be one this process issued, younger than the TTL, and the
+    /// cookie of the browser that presents it. A state presented by another browser is not
+    /// used up (the right browser may still come back with it).
     pub fn redeem(
         &mut self,
         state: &str,
         browser_state: Option<&str>,
-        now: DateTime<Utc>,
+        now: Instant,
     ) -> Result<(), LoginError> {
-        let issued = self.issued.remove(state).ok_or(LoginError::UnknownState)?;
-        if now - issued >= LOGIN_STATE_TTL || now < issued {
+        let (nonce, issued_ms) = self.verify(state).ok_or(LoginError::UnknownState)?;
+        let age_ms = self.millis(now).saturating_sub(issued_ms);
+        let ttl_ms = u64::try_from(LOGIN_STATE_TTL.num_milliseconds()).unwrap_or(u64::MAX);
+        if self.used.contains_key(&nonce) {
+            return Err(LoginError::UnknownState);
+        }
+        if age_ms >= ttl_ms {
             return Err(LoginError::ExpiredState);
         }
         if browser_state != Some(state) {
             return Err(LoginError::OtherBrowser);
         }
+        let now_ms = self.millis(now);
+        self.used
+            .retain(|_, issued| now_ms.saturating_sub(*issued) < ttl_ms);
+        while self.used.len() >= MAX_REMEMBERED {
+            let oldest = self.used.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
+            match oldest {
+                Some(oldest) => self.used.remove(&oldest),
+                None => break,
+            };
+        }
+        self.used.insert(nonce, issued_ms);
         Ok(())
+    }
+
+    /// The nonce and issue time of a state this process signed.
+    fn verify(&self, state: &str) -> Option<([u8; NONCE_BYTES], u64)> {
+        if state.len() != STATE_LENGTH || !state.is_ascii() {
+            return None;
+        }
+        let bytes: Vec<u8> = (0..state.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&state[at..at + 2], 16).ok())
+            .collect::<Option<_>>()?;
+        let (nonce, rest) = bytes.split_at(NONCE_BYTES);
+        let (issued, mac) = rest.split_at(8);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+        let issued_ms = u64::from_be_bytes(issued.try_into().ok()?);
+        let expected = self.mac(&nonce, issued_ms);
+        // Without an early exit: the time taken says nothing about the MAC.
+        let same = expected
+            .iter()
+            .zip(mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+        same.then_some((nonce, issued_ms))
+    }
+
+    fn mac(&self, nonce: &[u8], issued_ms: u64) -> [u8; MAC_BYTES] {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(nonce);
+        mac.update(&issued_ms.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = [0u8; MAC_BYTES];
+        out.copy_from_slice(&digest[..MAC_BYTES]);
+        out
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -206,7 +283,6 @@ fn single<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -215,15 +291,15 @@ mod tests {
             .collect()
     }
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 30, 3, 15, 0).unwrap()
+    fn now() -> Instant {
+        Instant::now()
     }
 
     #[test]
     fn a_state_is_redeemed_once_by_the_browser_that_holds_it() {
         let mut logins = PendingLogins::default();
         let state = logins.issue(now());
-        assert_eq!(state.len(), 32);
+        assert_eq!(state.len(), STATE_LENGTH);
         assert_eq!(logins.redeem(&state, Some(&state), now()), Ok(()));
         assert_eq!(
             logins.redeem(&state, Some(&state), now()),
@@ -232,23 +308,26 @@ mod tests {
     }
 
     #[test]
-    fn forged_expired_and_foreign_states_are_refused_and_used_up() {
+    fn forged_expired_and_foreign_states_are_refused() {
         let mut logins = PendingLogins::default();
         assert_eq!(
             logins.redeem("forged", Some("forged"), now()),
             Err(LoginError::UnknownState)
         );
         let state = logins.issue(now());
+        let mut tampered = state.clone();
+        tampered.replace_range(0..1, if state.starts_with('0') { "1" } else { "0" });
         assert_eq!(
-            logins.redeem(&state, None, now()),
-            Err(LoginError::OtherBrowser)
-        );
-        assert_eq!(
-            logins.redeem(&state, Some(&state), now()),
+            logins.redeem(&tampered, Some(&tampered), now()),
             Err(LoginError::UnknownState)
         );
-        let state = logins.issue(now());
-        let late = now() + LOGIN_STATE_TTL;
+        // Another process's state (another key).
+        let foreign = PendingLogins::default().issue(now());
+        assert_eq!(
+            logins.redeem(&foreign, Some(&foreign), now()),
+            Err(LoginError::UnknownState)
+        );
+        let late = now() + LOGIN_STATE_TTL.to_std().unwrap();
         assert_eq!(
             logins.redeem(&state, Some(&state), late),
             Err(LoginError::ExpiredState)
@@ -256,16 +335,45 @@ mod tests {
     }
 
     #[test]
-    fn pending_logins_are_bounded() {
+    fn another_browsers_cookie_does_not_use_the_state_up() {
         let mut logins = PendingLogins::default();
-        let first = logins.issue(now());
-        for second in 1..=MAX_PENDING_LOGINS as i64 {
-            logins.issue(now() + TimeDelta::seconds(second));
+        let state = logins.issue(now());
+        let other = logins.issue(now());
+        assert_eq!(
+            logins.redeem(&state, None, now()),
+            Err(LoginError::OtherBrowser)
+        );
+        assert_eq!(
+            logins.redeem(&state, Some(&other), now()),
+            Err(LoginError::OtherBrowser)
+        );
+        assert_eq!(logins.redeem(&state, Some(&state), now()), Ok(()));
+    }
+
+    #[test]
+    fn no_number_of_new_logins_pushes_out_one_in_progress() {
+        let mut logins = PendingLogins::default();
+        let in_progress = logins.issue(now());
+        for _ in 0..10_000 {
+            logins.issue(now());
         }
-        assert_eq!(logins.issued.len(), MAX_PENDING_LOGINS);
-        assert!(
-            !logins.issued.contains_key(&first),
-            "the oldest was dropped"
+        assert_eq!(
+            logins.redeem(&in_progress, Some(&in_progress), now()),
+            Ok(())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ages_are_monotonic_whatever_the_wall_clock_does() {
+        let mut logins = PendingLogins::default();
+        let state = logins.issue(Instant::now());
+        tokio::time::advance(std::time::Duration::from_secs(9 * 60)).await;
+        assert_eq!(logins.redeem(&state, Some(&state), Instant::now()), Ok(()));
+        let state = logins.issue(Instant::now());
+        tokio::time::advance(std::time::Duration::from_secs(10 * 60)).await;
+        assert_eq!(
+            logins.redeem(&state, Some(&state), Instant::now()),
+            Err(LoginError::ExpiredState)
         );
     }
 

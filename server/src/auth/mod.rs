@@ -212,7 +212,7 @@ impl AuthService {
 
     /// Starts a login: a one-time state and the Kite login URL that carries it.
     pub fn begin_login(&self) -> LoginStart {
-        let state = self.logins().issue(self.clock.now());
+        let state = self.logins().issue(tokio::time::Instant::now());
         let url = self.broker.login_url(&[("state", state.as_str())]);
         LoginStart { state, url }
     }
@@ -230,7 +230,7 @@ impl AuthService {
     ) -> Result<AuthHealth, LoginError> {
         let callback = login::Callback::from_query(query)?;
         self.logins()
-            .redeem(&callback.state, browser_state, self.clock.now())?;
+            .redeem(&callback.state, browser_state, tokio::time::Instant::now())?;
         self.apply(AuthEvent::ExchangeStarted);
         let session = match self.broker.exchange(&callback.request_token).await {
             Ok(session) => session,

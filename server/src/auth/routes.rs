@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use marketwarden_core::AuthHealth;
 use serde::Serialize;
 
+use super::login::Callback;
 use super::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
 use crate::AppState;
 use crate::admin::admin_guard;
@@ -97,7 +98,14 @@ async fn callback(
 ) -> Result<Response, NoAuthMachine> {
     let auth = service(&state)?;
     let browser_state = cookie(&headers, LOGIN_STATE_COOKIE);
+    // This browser's login attempt is over (its cookie can go) when it succeeded or when the
+    // link carried this browser's own state; a forged or foreign link must not end it.
+    let presented = Callback::from_query(&query)
+        .ok()
+        .map(|callback| callback.state);
+    let own_attempt = presented.is_some() && presented == browser_state;
     let outcome = auth.complete_login(&query, browser_state.as_deref()).await;
+    let attempt_over = outcome.is_ok() || own_attempt;
     let mut response = match outcome {
         Ok(_) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
@@ -113,12 +121,14 @@ async fn callback(
         }
     };
     let headers = response.headers_mut();
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "marketwarden_login_state=; Path=/auth; Max-Age=0; HttpOnly; SameSite=Lax",
-        ),
-    );
+    if attempt_over {
+        headers.insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "marketwarden_login_state=; Path=/auth; Max-Age=0; HttpOnly; SameSite=Lax",
+            ),
+        );
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

@@ -331,6 +331,7 @@ async fn login_end_to_end_saves_a_working_token_and_returns_to_the_dashboard() {
 #[tokio::test]
 async fn forged_replayed_and_foreign_callbacks_change_nothing() {
     let server = start_at(morning(), None).await;
+    let before = server.auth_json().await;
     // Forged: a state marketwarden never issued.
     let (callback, cookie) = server.log_in_at_kite().await;
     let forged = callback.replace("state=", "state=f0f0");
@@ -341,6 +342,11 @@ async fn forged_replayed_and_foreign_callbacks_change_nothing() {
         "{}",
         answer.body
     );
+    assert!(
+        answer.set_cookie.is_none(),
+        "a forged link must not end this browser's login: {:?}",
+        answer.set_cookie
+    );
     // Foreign: the right state, but not from the browser that started the login.
     let answer = server.callback(&callback, None).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
@@ -349,20 +355,30 @@ async fn forged_replayed_and_foreign_callbacks_change_nothing() {
         "{}",
         answer.body
     );
-    assert_eq!(state_of(&server.auth_json().await), "required");
+    let other_browser = "marketwarden_login_state=0123";
+    let answer = server.callback(&callback, Some(other_browser)).await;
+    assert!(answer.body.contains("started in another browser"));
+    assert_eq!(
+        server.auth_json().await,
+        before,
+        "the auth object is untouched"
+    );
     assert_eq!(server.env_text(), "", "nothing saved");
 
-    // Replayed: a completed login's callback, used again.
-    let (callback, cookie) = server.log_in_at_kite().await;
+    // The state was not used up by the other browsers: its own browser completes the login.
     assert_eq!(
         server.callback(&callback, Some(&cookie)).await.status,
         StatusCode::SEE_OTHER
     );
+    assert_eq!(state_of(&server.auth_json().await), "valid");
+
+    // Replayed: a completed login's callback, used again.
     let saved = server.env_text();
+    let valid = server.auth_json().await;
     let replay = server.callback(&callback, Some(&cookie)).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert_eq!(server.env_text(), saved);
-    assert_eq!(state_of(&server.auth_json().await), "valid");
+    assert_eq!(server.auth_json().await, valid);
 
     // Cancelled at Kite.
     let cancelled = format!("{}/auth/callback?status=cancelled&state=x", server.base);
@@ -376,19 +392,20 @@ async fn forged_replayed_and_foreign_callbacks_change_nothing() {
     server.assert_no_secrets();
 }
 
+/// Strangers calling `/auth/login` (today 32 calls evicted a login in progress) cannot push
+/// out the trader's login.
 #[tokio::test]
-async fn a_login_state_expires_after_ten_minutes() {
+async fn no_number_of_logins_started_by_others_evicts_one_in_progress() {
     let server = start_at(morning(), None).await;
     let (callback, cookie) = server.log_in_at_kite().await;
-    server.sim.clock.set(morning() + TimeDelta::minutes(10));
-    let answer = server.callback(&callback, Some(&cookie)).await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
-    assert!(
-        answer.body.contains("more than 10 minutes"),
-        "{}",
-        answer.body
+    for _ in 0..200 {
+        assert_eq!(server.get("/auth/login").await.status, StatusCode::FOUND);
+    }
+    assert_eq!(
+        server.callback(&callback, Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
     );
-    assert_eq!(state_of(&server.auth_json().await), "required");
+    assert_eq!(state_of(&server.auth_json().await), "valid");
 }
 
 #[tokio::test]
