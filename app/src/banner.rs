@@ -129,6 +129,18 @@ fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
                 }}
                 {move || {
                     model
+                        .with(|m| m.token_notice.clone())
+                        .map(|text| {
+                            view! {
+                                <span class="status-notice" data-testid="token-notice">
+                                    <span aria-hidden="true">"⚠ "</span>
+                                    {text}
+                                </span>
+                            }
+                        })
+                }}
+                {move || {
+                    model
                         .with(|m| m.offline_notice.clone())
                         .map(|text| {
                             view! {

@@ -38,6 +38,8 @@ pub struct BannerModel {
     pub show_login: bool,
     pub reconnecting: bool,
     pub offline_notice: Option<String>,
+    /// The token works but could not be saved: it will not survive a restart.
+    pub token_notice: Option<String>,
     /// The market session in one line, when a login or the feed takes the title.
     pub market_line: Option<String>,
     pub details: Vec<DetailSection>,
@@ -114,6 +116,10 @@ pub fn banner_model(
         show_login: priority == PriorityStatus::AuthRequired,
         reconnecting: priority == PriorityStatus::FeedDisconnected,
         offline_notice,
+        token_notice: auth
+            .as_ref()
+            .filter(|auth| auth.is_valid && auth.token_not_saved.is_some())
+            .map(|_| marketwarden_core::TOKEN_NOT_SAVED.to_string()),
         market_line: (priority != PriorityStatus::MarketSession)
             .then(|| format!("{} — {}", market.title, market.description)),
         details,
@@ -211,6 +217,9 @@ fn details(
             rows.push(("Last checked with Kite", ago(seconds)));
         }
         rows.push(("Failures in a row", auth.consecutive_failures.to_string()));
+        if let Some(problem) = &auth.token_not_saved {
+            rows.push(("Token file", format!("not saved: {problem}")));
+        }
         if !auth.reason.is_empty() {
             rows.push(("Why", auth.reason.clone()));
         }
@@ -379,6 +388,34 @@ mod tests {
         assert_eq!(banner.tone, "phase-live");
         assert_eq!(banner.title, "Market live");
         assert!(banner.offline_notice.is_none());
+    }
+
+    #[test]
+    fn a_working_token_that_could_not_be_saved_is_said_under_the_phase() {
+        let now = ist(10, 0);
+        let mut states = machines(AuthState::Valid, FeedState::Connected, now);
+        let banner = model(now, &states, Contact::Connected);
+        assert!(banner.token_notice.is_none());
+        if let Some(auth) = states.auth.as_mut() {
+            auth.token_not_saved = Some("cannot write the env file (read-only filesystem)".into());
+        }
+        let banner = model(now, &states, Contact::Connected);
+        assert_eq!(banner.title, "Market live");
+        assert_eq!(
+            banner.token_notice.as_deref(),
+            Some(marketwarden_core::TOKEN_NOT_SAVED)
+        );
+        let login = banner
+            .details
+            .iter()
+            .find(|section| section.heading == "Kite login")
+            .unwrap();
+        assert!(
+            login.rows.iter().any(
+                |(label, text)| *label == "Token file" && text.contains("read-only filesystem")
+            ),
+            "{login:?}"
+        );
     }
 
     #[test]

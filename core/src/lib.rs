@@ -36,5 +36,5 @@ pub use health::{MarketHealth, MarketSnapshot, in_ist};
 pub use phase::MarketPhase;
 pub use system::{
     AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, InstrumentHealth, PriorityStatus,
-    SystemHealth, priority, priority_message,
+    SystemHealth, TOKEN_NOT_SAVED, priority, priority_message,
 };

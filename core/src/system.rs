@@ -88,7 +88,15 @@ pub struct AuthHealth {
     /// Why the state is what it is, in words (never a secret).
     #[serde(default)]
     pub reason: String,
+    /// Set while the token in use could not be written to the env file (a read-only folder, a
+    /// full disk): it works, but will not survive a restart. `None` once a save succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_not_saved: Option<String>,
 }
+
+/// The banner's words for a token that works but could not be saved.
+pub const TOKEN_NOT_SAVED: &str =
+    "Logged in, but the token could not be saved — it will not survive a restart";
 
 impl AuthHealth {
     /// An auth object in `state`, with nothing else known.
@@ -103,6 +111,7 @@ impl AuthHealth {
             last_verified_at: None,
             expires_at: None,
             user_id: None,
+            token_not_saved: None,
             reason: String::new(),
         }
     }

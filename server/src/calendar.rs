@@ -89,7 +89,9 @@ impl CalendarStore {
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), "calendar file not loaded, keeping the last good calendar: {error}");
-                state.error = Some(error.clone());
+                // The health API and the page get the line and the problem, not the folder the
+                // file is in nor what its lines say.
+                state.error = Some(public_error(path, &error));
                 Some(error)
             }
         }
@@ -111,8 +113,49 @@ impl CalendarStore {
 
 /// Reads a calendar file, with errors that name it.
 pub fn read_overrides(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|error| format!("cannot read {}: {}", path.display(), error.kind()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CALENDAR_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read {}: {}", path.display(), error.kind()))?;
+    if bytes.len() as u64 > MAX_CALENDAR_FILE {
+        return Err(format!(
+            "{} is larger than {} KiB: not a calendar file",
+            path.display(),
+            MAX_CALENDAR_FILE / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// The largest calendar file read (a year of entries is a few KiB).
+pub const MAX_CALENDAR_FILE: u64 = 1024 * 1024;
+
+/// `error` as the health API shows it: the file's name instead of its path, and every quoted
+/// piece of the file (`` `…` ``) left out.
+fn public_error(path: &Path, error: &str) -> String {
+    let full = path.display().to_string();
+    let name = path.file_name().map_or_else(
+        || "the calendar file".to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let mut text = error.replace(&full, &name);
+    let mut public = String::with_capacity(text.len());
+    let mut quoted = false;
+    for character in text.drain(..) {
+        match (character, quoted) {
+            ('`', false) => {
+                quoted = true;
+                public.push('…');
+            }
+            ('`', true) => quoted = false,
+            (_, true) => {}
+            (character, false) => public.push(character),
+        }
+    }
+    public
 }
 
 /// "path: line 3: ..." for every problem.
@@ -127,6 +170,37 @@ pub fn indent_problems(path: &Path, problems: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_error_names_the_line_not_the_folder_nor_the_contents() {
+        let dir = temp_dir();
+        let path = write(
+            dir.path(),
+            "date,kind,hours,name\n2027-01-26,clsoed-SECRET-WORD,,Republic Day\n",
+        );
+        let store = CalendarStore::with_file(path.clone());
+        let error = store.current().error.expect("an error");
+        assert!(error.contains("calendar.csv"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+        assert!(
+            !error.contains(&dir.path().display().to_string()),
+            "{error}"
+        );
+        assert!(!error.contains("SECRET-WORD"), "{error}");
+        // The operator's own command keeps everything.
+        let full = store.reload().expect("still bad");
+        assert!(full.contains("SECRET-WORD"), "{full}");
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_without_reading_it_all() {
+        let dir = temp_dir();
+        let path = dir.path().join("calendar.csv");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(64 * 1024 * 1024).unwrap();
+        let error = read_overrides(&path).unwrap_err();
+        assert!(error.contains("larger than 1024 KiB"), "{error}");
+    }
     use chrono::NaiveDate;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
@@ -172,7 +246,13 @@ mod tests {
         let error = store.reload().expect("an error");
         assert!(error.ends_with("calendar.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, coverage-starts or coverage-ends"), "{error}");
         let current = store.current();
-        assert_eq!(current.error.as_deref(), Some(error.as_str()));
+        assert_eq!(
+            current.error.as_deref(),
+            Some(
+                "calendar.csv: line 2: unknown kind …: expected closed, session, unpublished, \
+                 coverage-starts or coverage-ends"
+            )
+        );
         assert_eq!(
             current.calendar.coverage().ends,
             NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()
@@ -191,11 +271,10 @@ mod tests {
     fn missing_file_falls_back_to_the_builtin_calendar() {
         let store = CalendarStore::with_file(PathBuf::from("/nonexistent/marketwarden.csv"));
         let current = store.current();
-        assert!(
-            current
-                .error
-                .unwrap()
-                .starts_with("cannot read /nonexistent/marketwarden.csv")
+        assert_eq!(
+            current.error.as_deref(),
+            Some("cannot read marketwarden.csv: entity not found"),
+            "the file's name and the problem, not its folder"
         );
         assert_eq!(*current.calendar, Calendar::builtin());
         assert_eq!(current.overrides, None);

@@ -76,14 +76,18 @@ async fn feed_reconnect(State(state): State<AppState>, headers: HeaderMap) -> Re
         return refused.into_response();
     }
     match &state.feed {
-        Some(feed) => {
-            feed.request_reconnect();
-            (
+        Some(feed) => match feed.request_reconnect() {
+            Ok(()) => (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({ "requested": true })),
             )
-                .into_response()
-        }
+                .into_response(),
+            Err(why) => (
+                StatusCode::CONFLICT,
+                Json(serde_json::json!({ "requested": false, "reason": why })),
+            )
+                .into_response(),
+        },
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "error": "the feed watchdog is not running" })),

@@ -13,9 +13,19 @@ pub const URL_LOGGING_CRATES: [&str; 5] = [
     "hyper_util",
 ];
 
-/// The filter for `rust_log` (the value of `RUST_LOG`, if set).
+/// The filter for `rust_log` (the value of `RUST_LOG`, if set). Directives naming one of
+/// [`URL_LOGGING_CRATES`] or a module of one (`tungstenite::handshake::client=trace`, which
+/// would win over a crate-wide `info`) are dropped first.
 pub fn filter(rust_log: Option<&str>) -> EnvFilter {
-    let mut filter = rust_log
+    let kept = rust_log.map(|directives| {
+        directives
+            .split(',')
+            .filter(|directive| !names_a_url_logging_crate(directive))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let mut filter = kept
+        .as_deref()
         .and_then(|directives| EnvFilter::try_new(directives).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     for krate in URL_LOGGING_CRATES {
@@ -24,6 +34,23 @@ pub fn filter(rust_log: Option<&str>) -> EnvFilter {
         }
     }
     filter
+}
+
+/// True when `directive` (`target[span]=level`) is about one of [`URL_LOGGING_CRATES`].
+fn names_a_url_logging_crate(directive: &str) -> bool {
+    let directive = directive.trim();
+    let target = directive
+        .split(['=', '['])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .replace('-', "_");
+    URL_LOGGING_CRATES.iter().any(|krate| {
+        target == *krate
+            || target
+                .strip_prefix(krate)
+                .is_some_and(|rest| rest.starts_with("::"))
+    })
 }
 
 #[cfg(test)]
@@ -37,6 +64,9 @@ mod tests {
             "trace",
             "tungstenite=trace,trace",
             "debug,tokio_tungstenite=trace",
+            "info,tungstenite::handshake::client=trace",
+            "tokio_tungstenite::connect=trace,tungstenite::handshake=trace,marketwarden_server=debug",
+            "tokio-tungstenite=trace,marketwarden_server=debug",
         ] {
             let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
             let sink = lines.clone();
@@ -47,7 +77,7 @@ mod tests {
             tracing::subscriber::with_default(subscriber, || {
                 tracing::trace!(target: "tungstenite::handshake::client", "GET /?access_token=t");
                 tracing::trace!(target: "tokio_tungstenite", "GET /?access_token=t");
-                tracing::debug!(target: "marketwarden_server::feed", "ours");
+                tracing::info!(target: "marketwarden_server::feed", "ours");
             });
             let text = String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
             assert!(!text.contains("access_token"), "{rust_log}: {text}");

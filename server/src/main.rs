@@ -383,7 +383,9 @@ async fn reload_calendar_on_sighup(
 ) {
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP received, reloading the calendar file");
-        calendar.reload();
+        // File I/O off the async runtime: a slow disk or a FIFO never stalls the server.
+        let calendar = calendar.clone();
+        let _ = tokio::task::spawn_blocking(move || calendar.reload()).await;
     }
 }
 

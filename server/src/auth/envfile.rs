@@ -324,9 +324,15 @@ pub fn read(path: &Path) -> io::Result<Option<EnvSnapshot>> {
 /// Any step failed; the original file is then untouched and the temporary file removed.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let target = match fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => fs::canonicalize(path)?,
-        _ => path.to_path_buf(),
+    // A symlink is written through to its target, whose mode is kept: whoever linked the file
+    // (a secrets manager, a shared folder) decides who may read it. A plain file is 0600.
+    let (target, mode) = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            let target = fs::canonicalize(path)?;
+            let mode = target_mode(&target);
+            (target, mode)
+        }
+        _ => (path.to_path_buf(), PRIVATE_MODE),
     };
     let folder = folder_of(&target);
     let name = target
@@ -341,7 +347,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let written =
-        write_new_file(&temporary, contents).and_then(|()| fs::rename(&temporary, &target));
+        write_new_file(&temporary, contents, mode).and_then(|()| fs::rename(&temporary, &target));
     if let Err(error) = written {
         let _ = fs::remove_file(&temporary);
         return Err(error);
@@ -384,20 +390,41 @@ pub fn folder_of(path: &Path) -> PathBuf {
     }
 }
 
-fn write_new_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+/// The mode of a token file marketwarden creates or replaces: the owner's only.
+const PRIVATE_MODE: u32 = 0o600;
+
+/// The permission bits of the file at `path` (a symlink's target), or 0600 when unknown.
+fn target_mode(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).map_or(PRIVATE_MODE, |metadata| {
+            metadata.permissions().mode() & 0o7777
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        PRIVATE_MODE
+    }
+}
+
+fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(mode & 0o600);
     }
     let mut file = options.open(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     file.write_all(contents)?;
     file.sync_all()
 }

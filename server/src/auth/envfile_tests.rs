@@ -138,6 +138,32 @@ fn atomic_write_follows_a_symlink_and_keeps_it() {
     assert_eq!(fs::read_to_string(&real).unwrap(), "A=2\n");
 }
 
+/// Through a symlink the target keeps its own mode (whoever linked it decides who reads it);
+/// a plain file is always 0600.
+#[cfg(unix)]
+#[test]
+fn a_symlinks_target_keeps_its_mode_and_a_plain_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let secrets = folder.path().join("secrets");
+    fs::create_dir(&secrets).unwrap();
+    let real = secrets.join("kite.env");
+    fs::write(&real, "A=1\n").unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+    let link = folder.path().join(".env");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    write_atomically(&link, b"A=2\n").unwrap();
+    let mode = fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(fs::read_to_string(&link).unwrap(), "A=2\n");
+    let plain = folder.path().join("plain.env");
+    fs::write(&plain, "A=1\n").unwrap();
+    fs::set_permissions(&plain, fs::Permissions::from_mode(0o644)).unwrap();
+    write_atomically(&plain, b"A=2\n").unwrap();
+    let mode = fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
 #[test]
 fn a_failed_write_leaves_the_file_and_no_temporary() {
     let folder = tempfile::tempdir().unwrap();

@@ -162,6 +162,17 @@ pub struct AuthMachine {
     last_verified_at: Option<DateTime<Utc>>,
     user_id: Option<String>,
     reason: String,
+    /// EXPIRED by this machine's clock alone (the cut-off or the age rule), not by Kite: the
+    /// clock may have jumped, so Kite is asked before the expiry is final.
+    expired_by_clock: bool,
+    /// Kite accepted the token after the clock said it had expired: the clock is wrong, and
+    /// only Kite decides for this token from now on (the 15-minute re-checks).
+    clock_overruled: bool,
+    /// Kite was asked about the current expiry by the clock.
+    clock_expiry_asked: bool,
+    /// False once the shell saw the wall clock jump (it left the monotonic clock): an expiry it
+    /// decides is then put to Kite instead of being final.
+    clock_trusted: bool,
 }
 
 impl Default for AuthMachine {
@@ -184,7 +195,28 @@ impl AuthMachine {
             last_verified_at: None,
             user_id: None,
             reason: "no access token yet: log in to Kite".into(),
+            expired_by_clock: false,
+            clock_overruled: false,
+            clock_expiry_asked: false,
+            clock_trusted: true,
         }
+    }
+
+    /// Whether the wall clock kept time with the monotonic one (the shell measures it). An
+    /// expiry decided by an untrusted clock is only provisional: Kite is asked.
+    pub fn trust_clock(&mut self, trusted: bool) {
+        self.clock_trusted = trusted;
+    }
+
+    /// True when the token is EXPIRED by the clock alone and Kite has not been asked yet: the
+    /// shell asks (a clock that jumped forward must not end a good session for good).
+    pub fn wants_kite_to_confirm_expiry(&self) -> bool {
+        self.expired_by_clock && !self.clock_expiry_asked && !self.verify_in_flight
+    }
+
+    /// True while the token is EXPIRED by the clock alone (Kite has not refused it).
+    pub fn is_expired_by_clock(&self) -> bool {
+        self.expired_by_clock
     }
 
     pub fn state(&self) -> AuthState {
@@ -204,7 +236,8 @@ impl AuthMachine {
 
     /// When the expiry rules next need checking.
     pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
-        if !self.token_is_usable() {
+        if !self.token_is_usable() || self.clock_overruled {
+            // Past an expiry Kite overruled, only Kite decides: no deadline to wake up for.
             return None;
         }
         self.token?.expiry().map(|(at, _)| at)
@@ -229,6 +262,7 @@ impl AuthMachine {
         // The expiry rules come first: no event brings back a token past its expiry.
         if let AuthEvent::TokenLoaded(token) = &event {
             *self = Self {
+                clock_trusted: self.clock_trusted,
                 token: Some(*token),
                 consecutive_failures: self.consecutive_failures,
                 failures_total: self.failures_total,
@@ -247,6 +281,7 @@ impl AuthMachine {
         }
         if let AuthEvent::LoggedIn { token, user_id } = event {
             *self = Self {
+                clock_trusted: self.clock_trusted,
                 state: AuthState::Valid,
                 token: Some(token),
                 confirmed: true,
@@ -260,7 +295,19 @@ impl AuthMachine {
             return Vec::new();
         }
         if self.expire_if_due(now) {
-            return Vec::new();
+            // A token expired by the clock alone may still be checked with Kite, whose answer
+            // to a question asked after the expiry decides; anything else leaves it expired.
+            let kite_decides = self.expired_by_clock
+                && match event {
+                    AuthEvent::VerifyRequested => true,
+                    AuthEvent::Verified { .. }
+                    | AuthEvent::Rejected { .. }
+                    | AuthEvent::Unreachable { .. } => self.clock_expiry_asked,
+                    _ => false,
+                };
+            if !kite_decides {
+                return Vec::new();
+            }
         }
         match event {
             AuthEvent::TokenLoaded(_) | AuthEvent::LoggedIn { .. } | AuthEvent::ClockTick => {
@@ -268,6 +315,7 @@ impl AuthMachine {
             }
             AuthEvent::TokenMissing => {
                 *self = Self {
+                    clock_trusted: self.clock_trusted,
                     consecutive_failures: self.consecutive_failures,
                     failures_total: self.failures_total,
                     last_verified_at: self.last_verified_at,
@@ -278,6 +326,7 @@ impl AuthMachine {
             }
             AuthEvent::LoggedOut => {
                 *self = Self {
+                    clock_trusted: self.clock_trusted,
                     reason: "logged out".into(),
                     failures_total: self.failures_total,
                     ..Self::new()
@@ -298,6 +347,14 @@ impl AuthMachine {
                 self.last_verified_at = Some(now);
                 self.state = AuthState::Valid;
                 self.reason = format!("Kite accepted the token of {user_id}");
+                if self.expired_by_clock {
+                    self.expired_by_clock = false;
+                    self.clock_overruled = true;
+                    self.reason = format!(
+                        "Kite still accepts the token of {user_id}, although by this server's \
+                         clock it has expired: the clock may have jumped; Kite decides from now on"
+                    );
+                }
                 self.user_id = Some(user_id);
                 Vec::new()
             }
@@ -308,7 +365,12 @@ impl AuthMachine {
                 self.verify_in_flight = false;
                 self.count_failure();
                 self.state = AuthState::Expired;
-                self.reason = format!("Kite refused the token: {reason}");
+                self.reason = if self.expired_by_clock {
+                    format!("{}; Kite confirmed it: {reason}", self.reason)
+                } else {
+                    format!("Kite refused the token: {reason}")
+                };
+                self.expired_by_clock = false;
                 Vec::new()
             }
             AuthEvent::Unreachable { generation, reason } => {
@@ -356,8 +418,12 @@ impl AuthMachine {
             return Vec::new();
         }
         self.verify_in_flight = true;
-        if self.state != AuthState::Valid {
-            // A VALID token stays VALID while it is re-checked; anything else is being refreshed.
+        if self.expired_by_clock {
+            self.clock_expiry_asked = true;
+        }
+        if self.state != AuthState::Valid && !self.expired_by_clock {
+            // A VALID token stays VALID while it is re-checked; an expired one stays EXPIRED
+            // until Kite says otherwise; anything else is being refreshed.
             self.state = AuthState::Refreshing;
             self.reason = "checking the token with Kite".into();
         }
@@ -381,6 +447,9 @@ impl AuthMachine {
         let Some(token) = self.token else {
             return false;
         };
+        if self.clock_overruled {
+            return false;
+        }
         let Some((at, rule)) = token.expiry() else {
             return false;
         };
@@ -391,6 +460,8 @@ impl AuthMachine {
             self.state = AuthState::Expired;
             self.verify_in_flight = false;
             self.before_exchange = None;
+            self.expired_by_clock = !self.clock_trusted;
+            self.clock_expiry_asked = false;
             self.reason = token.expiry_reason(rule);
         }
         true

@@ -375,3 +375,82 @@ fn transitions_carry_from_to_and_reason_and_repeats_do_not() {
         "REFRESHING back to EXPIRED is a change"
     );
 }
+
+/// 06:00 IST on 2026-12-01, the cut-off of a token issued at 08:50 the day before.
+fn next_cutoff() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap()
+}
+
+#[test]
+fn a_clock_that_jumps_past_the_cutoff_is_checked_with_kite_not_believed() {
+    let mut machine = valid_at_0850();
+    // NTP steps the clock a day forward at 10:00; the shell sees it leave the monotonic clock.
+    machine.trust_clock(false);
+    let jumped = next_cutoff() + TimeDelta::hours(4);
+    machine.handle(AuthEvent::ClockTick, jumped);
+    assert_eq!(machine.state(), AuthState::Expired);
+    assert!(machine.wants_kite_to_confirm_expiry());
+    let step = machine.handle(AuthEvent::VerifyRequested, jumped);
+    assert_eq!(step.actions, [AuthAction::Verify { generation: 1 }]);
+    assert_eq!(machine.state(), AuthState::Expired, "until Kite answers");
+    assert!(!machine.wants_kite_to_confirm_expiry(), "asked once");
+    machine.handle(verified(1), jumped);
+    assert_eq!(machine.state(), AuthState::Valid);
+    let reason = machine.health(jumped).reason;
+    assert!(reason.contains("clock may have jumped"), "{reason}");
+    // From now on Kite decides: the clock rule no longer ends it.
+    machine.handle(AuthEvent::ClockTick, jumped + TimeDelta::hours(1));
+    assert_eq!(machine.state(), AuthState::Valid);
+    assert!(machine.token_is_usable());
+    machine.handle(rejected(1), jumped + TimeDelta::hours(2));
+    assert_eq!(machine.state(), AuthState::Expired);
+}
+
+#[test]
+fn an_expiry_kite_confirms_is_final() {
+    let mut machine = valid_at_0850();
+    machine.trust_clock(false);
+    machine.handle(AuthEvent::ClockTick, next_cutoff());
+    assert!(machine.wants_kite_to_confirm_expiry());
+    machine.handle(AuthEvent::VerifyRequested, next_cutoff());
+    machine.handle(rejected(1), next_cutoff());
+    assert_eq!(machine.state(), AuthState::Expired);
+    assert!(!machine.wants_kite_to_confirm_expiry());
+    assert!(!machine.is_expired_by_clock());
+    // A later confirmation of that token (a stale answer) changes nothing.
+    machine.handle(AuthEvent::VerifyRequested, next_cutoff());
+    machine.handle(verified(1), next_cutoff());
+    assert_eq!(machine.state(), AuthState::Expired);
+}
+
+#[test]
+fn kite_out_of_reach_leaves_a_clock_expiry_in_place_and_it_is_asked_again() {
+    let mut machine = valid_at_0850();
+    machine.trust_clock(false);
+    machine.handle(AuthEvent::ClockTick, next_cutoff());
+    machine.handle(AuthEvent::VerifyRequested, next_cutoff());
+    machine.handle(unreachable(1), next_cutoff());
+    assert_eq!(machine.state(), AuthState::Expired);
+    assert!(
+        machine.is_expired_by_clock(),
+        "the shell asks again at the re-check"
+    );
+    assert!(machine.health(next_cutoff()).requires_login);
+}
+
+#[test]
+fn a_clock_that_kept_time_is_believed_and_its_expiry_is_final() {
+    let mut machine = valid_at_0850();
+    machine.handle(AuthEvent::ClockTick, next_cutoff());
+    assert_eq!(machine.state(), AuthState::Expired);
+    assert!(!machine.wants_kite_to_confirm_expiry());
+    assert!(!machine.is_expired_by_clock());
+    let step = machine.handle(AuthEvent::VerifyRequested, next_cutoff());
+    assert!(step.actions.is_empty());
+    // A token loaded from the file under an untrusted clock is put to Kite, not thrown away.
+    let mut machine = AuthMachine::new();
+    machine.trust_clock(false);
+    machine.handle(AuthEvent::TokenLoaded(token(1, ist(8, 50))), next_cutoff());
+    assert_eq!(machine.state(), AuthState::Expired);
+    assert!(machine.wants_kite_to_confirm_expiry());
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use marketwarden_core::{AuthHealth, AuthState, ist_to_utc};
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
@@ -32,6 +32,9 @@ use machine::{AuthAction, AuthEvent, AuthMachine, IssueTime, TokenFacts};
 
 /// The verify endpoint asks Kite at most this often; callers in between get the last answer.
 pub const VERIFY_MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How far the wall clock may drift from the monotonic clock before it counts as a jump.
+pub const CLOCK_JUMP_TOLERANCE: TimeDelta = TimeDelta::seconds(60);
 
 /// A VALID token is re-checked with Kite this often, so a token killed elsewhere (a login on
 /// another Kite app, a master logout) is noticed even without a feed.
@@ -82,6 +85,11 @@ struct Inner {
     seen_issued_at: Option<String>,
     /// The state last announced on `changes`.
     published_state: std::cell::Cell<AuthState>,
+    /// Why the token in use could not be saved, until a save succeeds or the token goes.
+    save_failure: Option<String>,
+    /// The generation the ticker refused (403), until Kite confirms that token again: the
+    /// ticker gets it back only then, for one more attempt.
+    ticker_refused: Option<u64>,
 }
 
 /// The auth machine and everything around it; shared as `Arc<AuthService>`.
@@ -96,6 +104,8 @@ pub struct AuthService {
     verify_gate: tokio::sync::Mutex<Option<Instant>>,
     /// Serializes writes of the `.env` file.
     file_lock: tokio::sync::Mutex<()>,
+    /// The wall clock and the monotonic clock read together at start, to notice jumps.
+    clock_reference: (DateTime<Utc>, Instant),
     wake: Notify,
     credentials: watch::Sender<Option<TickerCredentials>>,
     /// Counts changes of state, for live health pushes.
@@ -116,10 +126,12 @@ impl AuthService {
         broker: Arc<dyn AuthBroker>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        let clock_reference = (clock.now(), Instant::now());
         Arc::new(Self {
             config,
             broker,
             clock,
+            clock_reference,
             inner: Mutex::new(Inner {
                 machine: AuthMachine::new(),
                 token: None,
@@ -127,6 +139,8 @@ impl AuthService {
                 next_generation: 1,
                 retry: None,
                 seen_issued_at: None,
+                save_failure: None,
+                ticker_refused: None,
                 published_state: std::cell::Cell::new(AuthState::Required),
             }),
             logins: Mutex::new(PendingLogins::default()),
@@ -168,7 +182,40 @@ impl AuthService {
     pub fn health(&self) -> AuthHealth {
         self.apply(AuthEvent::ClockTick);
         let now = self.clock.now();
-        self.lock().machine.health(now)
+        let inner = self.lock();
+        if inner.machine.wants_kite_to_confirm_expiry() {
+            // The rules just expired the token by a clock that jumped: ask Kite now.
+            self.wake.notify_one();
+        }
+        let mut health = inner.machine.health(now);
+        if inner.token.is_some() {
+            health.token_not_saved = inner.save_failure.clone();
+        }
+        health
+    }
+
+    /// True when the wall clock has left the monotonic one by more than
+    /// [`CLOCK_JUMP_TOLERANCE`] since the start: an NTP step, a laptop that slept. Expiries the
+    /// wall clock decides are then checked with Kite.
+    fn clock_jumped(&self) -> bool {
+        let (wall_start, monotonic_start) = self.clock_reference;
+        let wall = self.clock.now() - wall_start;
+        let monotonic = TimeDelta::from_std(Instant::now() - monotonic_start).unwrap_or(wall);
+        (wall - monotonic).abs() > CLOCK_JUMP_TOLERANCE
+    }
+
+    /// Records whether the token in use is saved, and tells the event streams when that changes
+    /// (the banner shows an unsaved token).
+    fn set_save_failure(&self, failure: Option<String>) {
+        let changed = {
+            let mut inner = self.lock();
+            let changed = inner.save_failure != failure;
+            inner.save_failure = failure;
+            changed
+        };
+        if changed {
+            self.changes.send_modify(|count| *count += 1);
+        }
     }
 
     /// The token the ticker should use; `None` while there is none or it is refused or expired.
@@ -188,6 +235,7 @@ impl AuthService {
 
     /// The ticker refused the token of `generation` at its handshake (HTTP 403).
     pub fn report_ticker_rejected(&self, generation: u64) {
+        self.lock().ticker_refused = Some(generation);
         self.apply(AuthEvent::Rejected {
             generation,
             reason: "the ticker refused it at the handshake (403)".into(),
@@ -338,6 +386,9 @@ impl AuthService {
             }
         };
         let Some(snapshot) = snapshot else {
+            if cause == ReloadCause::FileChanged && self.keep_token_of_a_deleted_file() {
+                return;
+            }
             self.no_token_in_file(cause, "there is no .env file");
             return;
         };
@@ -377,8 +428,12 @@ impl AuthService {
         let mut inner = self.lock();
         if inner.token.as_ref() == Some(&token) {
             inner.seen_issued_at = issued_text;
+            drop(inner);
+            // The file holds our token again (restored after a deletion): it is saved.
+            self.set_save_failure(None);
             return;
         }
+        inner.save_failure = None;
         // An issue time that did not change while the token did belongs to the old token.
         let issue_time_is_fresh =
             cause == ReloadCause::Start || issued_text != inner.seen_issued_at;
@@ -404,6 +459,26 @@ impl AuthService {
         self.publish(&inner);
         drop(inner);
         self.dispatch(step.actions);
+    }
+
+    /// The env file disappeared (deleted or moved) while a usable token is in use. A moved file
+    /// is no logout: the session goes on with the token in memory, and the auth object and the
+    /// banner say it will not survive a restart (as for a failed save) until the file is back
+    /// or the next login writes a new one. Removing the token's line from the file is the way to
+    /// log out by hand. Returns false when there is no usable token to keep.
+    fn keep_token_of_a_deleted_file(&self) -> bool {
+        if !self.lock().machine.token_is_usable() {
+            return false;
+        }
+        tracing::warn!(
+            path = %self.config.env_file.display(),
+            "the .env file was deleted or moved: the token stays in use, in memory only; restore \
+             the file or log in again to keep it across a restart"
+        );
+        self.set_save_failure(Some(
+            "the env file was deleted or moved: the token is kept in memory only".into(),
+        ));
+        true
     }
 
     /// `.env` has no token: at start, fall back to the process environment; later, the token
@@ -465,7 +540,8 @@ impl AuthService {
                 .min(now + MAX_SLEEP);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = self.wake.notified() => continue,
+                // Woken (a new deadline, or an expiry to put to Kite): the checks below run if due.
+            () = self.wake.notified() => {}
                 () = sleep_until(deadline) => {}
             }
             self.apply(AuthEvent::ClockTick);
@@ -487,8 +563,17 @@ impl AuthService {
             if recheck_due {
                 next_recheck = now + REVERIFY_INTERVAL;
             }
-            let valid = self.lock().machine.state() == AuthState::Valid;
-            if retry_due || (recheck_due && valid) {
+            let (valid, expired_by_clock, first_check) = {
+                let inner = self.lock();
+                (
+                    inner.machine.state() == AuthState::Valid,
+                    inner.machine.is_expired_by_clock(),
+                    inner.machine.wants_kite_to_confirm_expiry(),
+                )
+            };
+            // An expiry by the clock alone is put to Kite at once, and again at each re-check
+            // while Kite cannot be reached.
+            if retry_due || (recheck_due && (valid || expired_by_clock)) || first_check {
                 let actions = self.apply(AuthEvent::VerifyRequested);
                 self.dispatch(actions);
             }
@@ -517,8 +602,21 @@ impl AuthService {
     /// Applies `event` now: logs a change of state, schedules retries, publishes the ticker's
     /// credentials. Returns the verifications to start.
     fn apply(&self, event: AuthEvent) -> Vec<AuthAction> {
+        let trusted = !self.clock_jumped();
         let mut inner = self.lock();
+        inner.machine.trust_clock(trusted);
+        let confirmed = match &event {
+            AuthEvent::Verified { generation, .. } => Some(*generation),
+            _ => None,
+        };
         let step = inner.machine.handle(event, self.clock.now());
+        if confirmed.is_some()
+            && confirmed == inner.ticker_refused
+            && inner.machine.state() == AuthState::Valid
+        {
+            // Kite confirmed the token the ticker refused: the ticker may try it once more.
+            inner.ticker_refused = None;
+        }
         log_transition(step.transition.as_ref());
         let mut verifications = Vec::new();
         for action in step.actions {
@@ -586,14 +684,25 @@ impl AuthService {
         match written {
             Ok(Ok(issued_text)) => {
                 self.lock().seen_issued_at = Some(issued_text);
+                self.set_save_failure(None);
                 tracing::info!(path = %self.config.env_file.display(), "access token saved");
             }
-            Ok(Err(error)) => tracing::error!(
-                path = %self.config.env_file.display(),
-                %error,
-                "cannot save the access token: it works until a restart, then a login is needed"
-            ),
-            Err(error) => tracing::error!(%error, "the .env writer failed"),
+            Ok(Err(error)) => {
+                tracing::error!(
+                    path = %self.config.env_file.display(),
+                    %error,
+                    "cannot save the access token: it works until a restart, then a login is needed"
+                );
+                // The folder stays out of the answer: the kind of failure is what helps.
+                self.set_save_failure(Some(format!(
+                    "cannot write the env file ({})",
+                    error.kind()
+                )));
+            }
+            Err(error) => {
+                tracing::error!(%error, "the .env writer failed");
+                self.set_save_failure(Some("the env file writer failed".into()));
+            }
         }
     }
 
@@ -633,7 +742,10 @@ impl AuthService {
             self.changes.send_modify(|count| *count += 1);
         }
         let credentials = match (&inner.token, inner.machine.token()) {
-            (Some(token), Some(facts)) if inner.machine.token_is_usable() => {
+            (Some(token), Some(facts))
+                if inner.machine.token_is_usable()
+                    && inner.ticker_refused != Some(facts.generation) =>
+            {
                 Some(TickerCredentials {
                     api_key: self.config.api_key.clone(),
                     access_token: token.clone(),

@@ -218,12 +218,18 @@ async fn a_valid_token_expires_at_0600_ist_by_itself() {
     tokio::time::advance(Duration::from_secs(16 * 3600 - 1)).await;
     settle().await;
     assert_eq!(harness.state(), AuthState::Valid);
+    let calls = harness.broker.profile_calls();
     tokio::time::advance(Duration::from_secs(1)).await;
     settle().await;
     assert_eq!(
         harness.state(),
         AuthState::Expired,
         "the timekeeper fired at 06:00"
+    );
+    assert_eq!(
+        harness.broker.profile_calls(),
+        calls,
+        "a clock that kept time is believed: Kite is not asked"
     );
     assert!(credentials.has_changed().unwrap());
     assert!(
@@ -589,4 +595,62 @@ fn only_a_refused_token_is_an_auth_failure() {
             "{error}"
         );
     }
+}
+
+/// A clock that can be stepped like NTP does, on top of the paused tokio clock.
+struct SteppedClock {
+    base: StartedClock,
+    step: Mutex<TimeDelta>,
+}
+
+impl Clock for SteppedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.base.now() + *self.step.lock().unwrap()
+    }
+}
+
+/// The wall clock jumps a day forward at 10:00 (a laptop waking up, an NTP step): the token
+/// looks past its 06:00 cut-off, so Kite is asked, accepts it, and the session goes on.
+#[tokio::test(start_paused = true)]
+async fn a_forward_clock_jump_is_checked_with_kite_and_a_good_token_survives() {
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(&env_file, saved("2026-11-30T08:50:00+05:30")).unwrap();
+    let broker = Arc::new(ScriptedBroker::default());
+    let clock = Arc::new(SteppedClock {
+        base: StartedClock::starting_at(ist(10, 0)),
+        step: Mutex::new(TimeDelta::zero()),
+    });
+    let service = AuthService::new(
+        AuthConfig {
+            api_key: "key".into(),
+            env_file,
+            expected_user_id: Some("MW0001".into()),
+            environment_token: None,
+        },
+        broker.clone(),
+        clock.clone(),
+    );
+    let shutdown = CancellationToken::new();
+    service.start(shutdown.clone()).await;
+    settle().await;
+    assert_eq!(service.health().state, AuthState::Valid);
+    let calls = broker.profile_calls();
+    *clock.step.lock().unwrap() = TimeDelta::days(1);
+    // The timekeeper notices at its next wake-up (at most a minute later).
+    tokio::time::advance(Duration::from_secs(61)).await;
+    settle().await;
+    let health = service.health();
+    assert_eq!(health.state, AuthState::Valid, "{health:?}");
+    assert!(
+        health.reason.contains("clock may have jumped"),
+        "{}",
+        health.reason
+    );
+    assert_eq!(broker.profile_calls(), calls + 1);
+    assert!(
+        service.credentials().borrow().is_some(),
+        "the ticker keeps it"
+    );
+    shutdown.cancel();
 }

@@ -193,6 +193,20 @@ impl FeedMachine {
     }
 
     /// True when the feed should be up: trading hours and a usable token.
+    /// Why no connection would be opened now if trading hours are `window_open`; `None` when
+    /// one would.
+    pub fn why_not_connecting(&self, window_open: bool) -> Option<&'static str> {
+        if !window_open {
+            Some("outside trading hours: the feed connects before pre-open")
+        } else if self.generation.is_none() {
+            Some("no usable Kite token: log in first")
+        } else if self.generation == self.refused_generation {
+            Some("the ticker refused this token: log in again, or verify it with Kite")
+        } else {
+            None
+        }
+    }
+
     pub fn wants_connection(&self) -> bool {
         self.window_open && self.generation.is_some() && self.generation != self.refused_generation
     }
@@ -239,9 +253,15 @@ impl FeedMachine {
             }
             FeedEvent::Credentials { generation } => {
                 let changed = generation != self.generation;
+                let republished = self.generation.is_none() && generation.is_some();
                 self.generation = generation;
                 if !changed {
                     return Vec::new();
+                }
+                if republished && generation == self.refused_generation {
+                    // The auth machine withdrew the token the ticker refused and hands it back
+                    // only once Kite confirmed it again: one more attempt.
+                    self.refused_generation = None;
                 }
                 if generation.is_some() {
                     // A new token: try it at once, whatever the backoff said.
@@ -406,6 +426,11 @@ impl FeedMachine {
     /// Connects or disconnects as the window and the token say.
     fn reconsider(&mut self, now: Instant, why: &str) -> Vec<FeedAction> {
         if !self.wants_connection() {
+            if self.window_open && matches!(self.link, Link::Open { .. }) {
+                // The token died under an open socket: Kite keeps streaming on it, so keep it
+                // until it ends or trading hours do; it is never reopened with that token.
+                return Vec::new();
+            }
             let mut actions = Vec::new();
             if self.link != Link::Idle {
                 actions.push(FeedAction::Disconnect);

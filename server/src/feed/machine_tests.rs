@@ -436,3 +436,76 @@ fn a_requested_reconnect_replaces_the_link_and_skips_the_backoff() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_open_socket_outlives_its_token_across_market_window_events() {
+    let (mut machine, now) = connected();
+    machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
+    // The shell reports the market window on every turn of its loop.
+    for _ in 0..3 {
+        let step = machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+        assert!(step.actions.is_empty(), "{:?}", step.actions);
+    }
+    assert_eq!(machine.state(), FeedState::Connected);
+    machine.handle(FeedEvent::Frame, now, MAX);
+    assert_eq!(machine.state(), FeedState::Connected);
+    // Trading hours end: now it goes.
+    let step = machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    assert_eq!(step.actions, [FeedAction::Disconnect]);
+    assert_eq!(machine.state(), FeedState::Disconnected);
+}
+
+#[test]
+fn a_refused_token_handed_back_by_the_auth_machine_gets_one_more_attempt() {
+    let (mut machine, now) = wanting();
+    with_token(&mut machine, now);
+    let step = machine.handle(
+        FeedEvent::ConnectFailed {
+            auth: true,
+            reason: "403".into(),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(
+        step.actions,
+        [FeedAction::ReportAuthRejected { generation: 1 }]
+    );
+    assert_eq!(
+        machine.why_not_connecting(true),
+        Some("the ticker refused this token: log in again, or verify it with Kite")
+    );
+    // The auth machine withdraws the token, then hands it back once Kite confirmed it.
+    machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
+    let step = with_token(&mut machine, now);
+    assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    // Refused again: no third attempt until the next confirmation.
+    machine.handle(
+        FeedEvent::ConnectFailed {
+            auth: true,
+            reason: "403".into(),
+        },
+        now,
+        MAX,
+    );
+    let later = now + Duration::from_secs(600);
+    let step = machine.handle(FeedEvent::Tick, later, MAX);
+    assert!(step.actions.is_empty(), "{:?}", step.actions);
+    assert!(!machine.wants_connection());
+}
+
+#[test]
+fn why_not_connecting_names_each_reason() {
+    let mut machine = FeedMachine::new(settings());
+    let now = Instant::now();
+    assert_eq!(
+        machine.why_not_connecting(false),
+        Some("outside trading hours: the feed connects before pre-open")
+    );
+    assert_eq!(
+        machine.why_not_connecting(true),
+        Some("no usable Kite token: log in first")
+    );
+    with_token(&mut machine, now);
+    assert_eq!(machine.why_not_connecting(true), None);
+}

@@ -102,10 +102,19 @@ impl FeedService {
         })
     }
 
-    /// Drops the connection and opens a new one now, skipping any backoff (in trading hours with
-    /// a usable token; otherwise nothing happens).
-    pub fn request_reconnect(&self) {
+    /// Drops the connection and opens a new one now, skipping any backoff.
+    ///
+    /// # Errors
+    ///
+    /// Why it would not reconnect (outside trading hours, no usable token, a token the ticker
+    /// refused): nothing is done then.
+    pub fn request_reconnect(&self) -> Result<(), &'static str> {
+        let window_open = self.market_window().0;
+        if let Some(why) = self.lock().machine.why_not_connecting(window_open) {
+            return Err(why);
+        }
         self.reconnect.notify_one();
+        Ok(())
     }
 
     /// Ticks once per change of state (CONNECTED, STALE, …).
@@ -249,7 +258,7 @@ impl FeedService {
                         FeedEvent::Frame
                     }
                     TickerEvent::Text(frame) => {
-                        tracing::info!(?frame, "ticker message");
+                        log_text_frame(&frame);
                         FeedEvent::Frame
                     }
                     TickerEvent::Heartbeat | TickerEvent::UnknownText(_) => FeedEvent::Frame,
@@ -433,6 +442,17 @@ pub fn state_label(state: FeedState) -> &'static str {
         FeedState::Stale => "STALE",
         FeedState::Disconnected => "DISCONNECTED",
         FeedState::Error => "ERROR",
+    }
+}
+
+/// Logs a ticker text frame. An order update carries the trader's orders (and Kite's postback
+/// checksum): only that one arrived, at debug. Kite's errors and messages are for the operator.
+fn log_text_frame(frame: &crate::kite::packet::TextFrame) {
+    use crate::kite::packet::TextFrame;
+    match frame {
+        TextFrame::Order(_) => tracing::debug!("ticker order update (payload not logged)"),
+        TextFrame::Error(text) => tracing::warn!(error = %text, "ticker error message"),
+        TextFrame::Message(text) => tracing::info!(message = %text, "ticker message"),
     }
 }
 

@@ -315,7 +315,8 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
         answer["calendar_error"]
             .as_str()
             .unwrap()
-            .contains("line 2: unknown kind `clsoed`")
+            .starts_with("served.csv: line 2: unknown kind …"),
+        "the file's name, the line and the problem; not its folder nor its text: {answer}"
     );
 
     std::fs::write(&file, "date,kind,hours,name\n").unwrap();

@@ -607,3 +607,126 @@ async fn ws_market_refuses_big_messages_foreign_pages_and_sockets_over_the_cap()
     .expect("a third socket is refused");
     assert_eq!(full, 503);
 }
+
+/// An order update on the ticker carries the trader's orders: it is logged at debug, without
+/// its payload, even with everything traced.
+#[tokio::test]
+async fn order_updates_are_logged_without_their_payload() {
+    let watchdog = start().await;
+    let order = serde_json::json!({
+        "type": "order",
+        "data": {"order_id": "ORD-PRIVATE-4242", "tradingsymbol": "PRIVATESYMBOL", "status": "COMPLETE"},
+    });
+    let sent = crate::support::http()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/send", watchdog.sim.base))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 204);
+    support::log_line_containing("ticker order update (payload not logged)").await;
+    let logs = support::captured_logs();
+    assert!(
+        !logs.contains("ORD-PRIVATE-4242"),
+        "an order id in the logs"
+    );
+    assert!(
+        !logs.contains("PRIVATESYMBOL"),
+        "an order's symbol in the logs"
+    );
+}
+
+/// The auth machine and the watchdog together, against the simulator: after the ticker
+/// refuses a token (403), the feed stays down and says why (a reconnect request is refused with
+/// the reason); once Kite confirms the same token again (verify), the ticker gets it back for
+/// one more attempt, and the feed comes back.
+#[tokio::test]
+async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
+    use marketwarden_core::AuthState;
+    use marketwarden_server::auth::broker::KiteBroker;
+    use marketwarden_server::auth::{AuthConfig, AuthService};
+
+    support::capture_logs();
+    let now = support::morning() + chrono::TimeDelta::minutes(75);
+    let config = SimConfig {
+        tick_interval: Duration::from_millis(50),
+        ..SimConfig::default()
+    };
+    let sim = start_sim_with(config, now).await;
+    let token = support::access_token(&sim.base).await;
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(
+        &env_file,
+        format!("ZERODHA_ACCESS_TOKEN={}\n", token.expose()),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key: SimConfig::default().api_key,
+            env_file,
+            expected_user_id: None,
+            environment_token: None,
+        },
+        Arc::new(KiteBroker::new(
+            support::client(&sim.base),
+            support::secret(),
+        )),
+        Arc::new(sim.clock.clone()),
+    );
+    auth.start(shutdown.clone()).await;
+    let feed = scaled_feed(&sim, "256265:full");
+    let rejections = auth.clone();
+    tokio::spawn(feed.clone().run(
+        auth.credentials(),
+        Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
+        Box::new(|| 1.0),
+        shutdown.clone(),
+    ));
+    let until = |state: FeedState| {
+        let feed = feed.clone();
+        async move {
+            let reached = tokio::time::timeout(Duration::from_secs(5), async {
+                while feed.health().state != state {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            assert!(reached.is_ok(), "never {state:?}: {:?}", feed.health());
+        }
+    };
+    until(FeedState::Connected).await;
+
+    sim.sim.set_faults(Faults {
+        forbid_upgrades: true,
+        ..Faults::default()
+    });
+    sim.sim.drop_connections();
+    let refused = tokio::time::timeout(Duration::from_secs(5), async {
+        while auth.health().state != AuthState::Expired {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the 403 never reached the auth machine");
+    until(FeedState::Disconnected).await;
+    assert_eq!(feed.health().reason, "waiting for a Kite login");
+    assert_eq!(
+        feed.request_reconnect(),
+        Err("no usable Kite token: log in first")
+    );
+
+    sim.sim.set_faults(Faults::default());
+    // Kite is asked at most once per 5 s: let that pass on tokio's clock, not the wall's.
+    tokio::time::pause();
+    tokio::time::advance(marketwarden_server::auth::VERIFY_MIN_INTERVAL).await;
+    tokio::time::resume();
+    let verified = auth.verify().await;
+    assert_eq!(verified.state, AuthState::Valid, "{verified:?}");
+    until(FeedState::Connected).await;
+    assert_eq!(feed.request_reconnect(), Ok(()));
+    shutdown.cancel();
+}
