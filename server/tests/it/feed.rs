@@ -718,6 +718,30 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
         feed.request_reconnect(),
         Err("no usable Kite token: log in first")
     );
+    // Over HTTP: 409 with the reason, never a 202 for a no-op.
+    let app = marketwarden_server::app(
+        marketwarden_server::AppState::new(
+            "target/site",
+            Arc::new(sim.clock.clone()),
+            Arc::new(CalendarStore::builtin()),
+        )
+        .with_feed(feed.clone()),
+    );
+    let reconnect = || {
+        axum::http::Request::post("/api/system/health/feed/reconnect")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let answer = tower::ServiceExt::oneshot(app.clone(), reconnect())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 409);
+    let body = http_body_util::BodyExt::collect(answer.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["reason"], "no usable Kite token: log in first");
 
     sim.sim.set_faults(Faults::default());
     // Kite is asked at most once per 5 s: let that pass on tokio's clock, not the wall's.
@@ -727,6 +751,7 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
     let verified = auth.verify().await;
     assert_eq!(verified.state, AuthState::Valid, "{verified:?}");
     until(FeedState::Connected).await;
-    assert_eq!(feed.request_reconnect(), Ok(()));
+    let answer = tower::ServiceExt::oneshot(app, reconnect()).await.unwrap();
+    assert_eq!(answer.status(), 202);
     shutdown.cancel();
 }
