@@ -62,7 +62,7 @@ impl IntoResponse for Refusal {
 }
 
 /// Compares without an early exit, so the time taken says nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -71,16 +71,9 @@ mod tests {
     use super::*;
     use crate::calendar::CalendarStore;
     use crate::clock::SystemClock;
+    use crate::hosts::tests::headers;
     use crate::kite::Secret;
     use std::sync::Arc;
-
-    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(name.clone(), HeaderValue::from_static(value));
-        }
-        map
-    }
 
     #[test]
     fn the_admin_token_is_required_when_set() {

@@ -197,11 +197,12 @@ pub async fn host_guard(State(state): State<AppState>, request: Request, next: N
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+    /// A header map of `pairs`, for the guards' tests.
+    pub(crate) fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.insert(name.clone(), HeaderValue::from_static(value));

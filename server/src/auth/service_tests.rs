@@ -133,6 +133,15 @@ impl Drop for Harness {
 
 /// A started service whose clock reads `now`, with `env` as the `.env` file (none if `None`).
 async fn start(now: DateTime<Utc>, env: Option<&str>, broker: ScriptedBroker) -> Harness {
+    start_with_clock(Arc::new(StartedClock::starting_at(now)), env, broker).await
+}
+
+/// [`start`] with any clock.
+async fn start_with_clock(
+    clock: Arc<dyn Clock>,
+    env: Option<&str>,
+    broker: ScriptedBroker,
+) -> Harness {
     let folder = tempfile::tempdir().unwrap();
     let env_file = folder.path().join(".env");
     if let Some(text) = env {
@@ -147,7 +156,7 @@ async fn start(now: DateTime<Utc>, env: Option<&str>, broker: ScriptedBroker) ->
             environment_token: None,
         },
         broker.clone(),
-        Arc::new(StartedClock::starting_at(now)),
+        clock,
     );
     let shutdown = CancellationToken::new();
     service.start(shutdown.clone()).await;
@@ -613,26 +622,17 @@ impl Clock for SteppedClock {
 /// looks past its 06:00 cut-off, so Kite is asked, accepts it, and the session goes on.
 #[tokio::test(start_paused = true)]
 async fn a_forward_clock_jump_is_checked_with_kite_and_a_good_token_survives() {
-    let folder = tempfile::tempdir().unwrap();
-    let env_file = folder.path().join(".env");
-    std::fs::write(&env_file, saved("2026-11-30T08:50:00+05:30")).unwrap();
-    let broker = Arc::new(ScriptedBroker::default());
     let clock = Arc::new(SteppedClock {
         base: StartedClock::starting_at(ist(10, 0)),
         step: Mutex::new(TimeDelta::zero()),
     });
-    let service = AuthService::new(
-        AuthConfig {
-            api_key: "key".into(),
-            env_file,
-            expected_user_id: Some("MW0001".into()),
-            environment_token: None,
-        },
-        broker.clone(),
+    let harness = start_with_clock(
         clock.clone(),
-    );
-    let shutdown = CancellationToken::new();
-    service.start(shutdown.clone()).await;
+        Some(&saved("2026-11-30T08:50:00+05:30")),
+        ScriptedBroker::default(),
+    )
+    .await;
+    let (service, broker) = (&harness.service, &harness.broker);
     settle().await;
     assert_eq!(service.health().state, AuthState::Valid);
     let calls = broker.profile_calls();
@@ -652,5 +652,4 @@ async fn a_forward_clock_jump_is_checked_with_kite_and_a_good_token_survives() {
         service.credentials().borrow().is_some(),
         "the ticker keeps it"
     );
-    shutdown.cancel();
 }

@@ -905,17 +905,9 @@ async fn a_deleted_env_file_is_reported_and_the_working_token_kept() {
     assert_eq!(server.log_in().await.status, StatusCode::SEE_OTHER);
     let saved = server.env_text();
     std::fs::remove_file(&server.env_file).unwrap();
-    let reported = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            let auth = server.auth_json().await;
-            if auth.get("token_not_saved").is_some() {
-                return auth;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the deletion is reported");
+    let reported = server
+        .auth_until(|auth| auth.get("token_not_saved").is_some())
+        .await;
     assert_eq!(state_of(&reported), "valid");
     assert!(
         reported["token_not_saved"]
@@ -930,16 +922,8 @@ async fn a_deleted_env_file_is_reported_and_the_working_token_kept() {
     );
     // Restored: saved again.
     std::fs::write(&server.env_file, &saved).unwrap();
-    let restored = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            let auth = server.auth_json().await;
-            if auth.get("token_not_saved").is_none() {
-                return auth;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the restored file is noticed");
+    let restored = server
+        .auth_until(|auth| auth.get("token_not_saved").is_none())
+        .await;
     assert_eq!(state_of(&restored), "valid");
 }

@@ -61,6 +61,43 @@ fn scaled_feed(sim: &Sim, instruments: &str) -> Arc<FeedService> {
     )
 }
 
+/// The auth machine on `env_file` and a watchdog fed by it, as `serve` wires them, against
+/// `sim`; both stop with `shutdown`.
+async fn auth_and_feed(
+    sim: &Sim,
+    env_file: std::path::PathBuf,
+    shutdown: &CancellationToken,
+) -> (
+    Arc<marketwarden_server::auth::AuthService>,
+    Arc<FeedService>,
+) {
+    use marketwarden_server::auth::broker::KiteBroker;
+    use marketwarden_server::auth::{AuthConfig, AuthService};
+    let auth = AuthService::new(
+        AuthConfig {
+            api_key: SimConfig::default().api_key,
+            env_file,
+            expected_user_id: None,
+            environment_token: None,
+        },
+        Arc::new(KiteBroker::new(
+            support::client(&sim.base),
+            support::secret(),
+        )),
+        Arc::new(sim.clock.clone()),
+    );
+    auth.start(shutdown.clone()).await;
+    let feed = scaled_feed(sim, "256265:full");
+    let reporter = auth.clone();
+    tokio::spawn(feed.clone().run(
+        auth.credentials(),
+        Arc::new(move |generation| reporter.report_ticker_rejected(generation)),
+        Box::new(|| 1.0),
+        shutdown.clone(),
+    ));
+    (auth, feed)
+}
+
 /// Monday 2026-11-30, 10:00 IST: the market trades, and the simulator ticks every 50 ms.
 async fn start() -> Watchdog {
     support::capture_logs();
@@ -316,8 +353,6 @@ async fn rest_errors_do_not_touch_the_ticker() {
 async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
     support::capture_logs();
     use marketwarden_core::AuthState;
-    use marketwarden_server::auth::broker::KiteBroker;
-    use marketwarden_server::auth::{AuthConfig, AuthService};
 
     let now = support::morning() + chrono::TimeDelta::minutes(75);
     let sim = start_sim_with(
@@ -331,28 +366,7 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
     let folder = tempfile::tempdir().unwrap();
     let env_file = folder.path().join(".env");
     let shutdown = CancellationToken::new();
-    let auth = AuthService::new(
-        AuthConfig {
-            api_key: SimConfig::default().api_key,
-            env_file: env_file.clone(),
-            expected_user_id: None,
-            environment_token: None,
-        },
-        Arc::new(KiteBroker::new(
-            support::client(&sim.base),
-            support::secret(),
-        )),
-        Arc::new(sim.clock.clone()),
-    );
-    auth.start(shutdown.clone()).await;
-    let feed = scaled_feed(&sim, "256265:full");
-    let reporter = auth.clone();
-    tokio::spawn(feed.clone().run(
-        auth.credentials(),
-        Arc::new(move |generation| reporter.report_ticker_rejected(generation)),
-        Box::new(|| 1.0),
-        shutdown.clone(),
-    ));
+    let (auth, feed) = auth_and_feed(&sim, env_file.clone(), &shutdown).await;
     let mut watchdog = Watchdog {
         browser: feed.subscribe_ticks(),
         sim,
@@ -645,8 +659,6 @@ async fn order_updates_are_logged_without_their_payload() {
 #[tokio::test]
 async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
     use marketwarden_core::AuthState;
-    use marketwarden_server::auth::broker::KiteBroker;
-    use marketwarden_server::auth::{AuthConfig, AuthService};
 
     support::capture_logs();
     let now = support::morning() + chrono::TimeDelta::minutes(75);
@@ -664,28 +676,7 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
     )
     .unwrap();
     let shutdown = CancellationToken::new();
-    let auth = AuthService::new(
-        AuthConfig {
-            api_key: SimConfig::default().api_key,
-            env_file,
-            expected_user_id: None,
-            environment_token: None,
-        },
-        Arc::new(KiteBroker::new(
-            support::client(&sim.base),
-            support::secret(),
-        )),
-        Arc::new(sim.clock.clone()),
-    );
-    auth.start(shutdown.clone()).await;
-    let feed = scaled_feed(&sim, "256265:full");
-    let rejections = auth.clone();
-    tokio::spawn(feed.clone().run(
-        auth.credentials(),
-        Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
-        Box::new(|| 1.0),
-        shutdown.clone(),
-    ));
+    let (auth, feed) = auth_and_feed(&sim, env_file, &shutdown).await;
     let until = |state: FeedState| {
         let feed = feed.clone();
         async move {
