@@ -391,20 +391,27 @@ fn the_broker_choice_fails_closed() {
     );
 }
 
-/// `kite-sim --tls-self-signed`: `https://` and `wss://` URLs and the CA file to trust.
-#[test]
-fn kite_sim_serves_tls_with_a_generated_ca() {
+/// `kite-sim` on a free port with `args`, and the first `count` lines it printed.
+fn kite_sim(args: &[&str], count: usize) -> (std::process::Child, Vec<String>) {
     let mut child = marketwarden()
-        .args(["kite-sim", "--addr", "127.0.0.1:0", "--tls-self-signed"])
+        .args(["kite-sim", "--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("starts");
-    let lines: Vec<String> = BufReader::new(child.stdout.take().expect("piped"))
+    let lines = BufReader::new(child.stdout.take().expect("piped"))
         .lines()
         .map_while(Result::ok)
-        .take(4)
+        .take(count)
         .collect();
+    (child, lines)
+}
+
+/// `kite-sim --tls-self-signed`: `https://` and `wss://` URLs and the CA file to trust.
+#[test]
+fn kite_sim_serves_tls_with_a_generated_ca() {
+    let (mut child, lines) = kite_sim(&["--tls-self-signed"], 4);
     let port = lines[0]
         .strip_prefix("rest: https://127.0.0.1:")
         .unwrap_or_else(|| panic!("{lines:?}"))
@@ -435,17 +442,7 @@ fn kite_sim_serves_tls_with_a_generated_ca() {
 
 #[test]
 fn kite_sim_prints_its_three_urls() {
-    let mut child = marketwarden()
-        .args(["kite-sim", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let lines: Vec<String> = BufReader::new(child.stdout.take().expect("piped"))
-        .lines()
-        .map_while(Result::ok)
-        .take(3)
-        .collect();
+    let (mut child, lines) = kite_sim(&[], 3);
     child.kill().expect("stops");
     child.wait().expect("reaped");
     let port = lines[0]
