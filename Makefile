@@ -43,4 +43,5 @@ bench: tools
 	server/benches/sse_fanout.sh 2000
 	server/benches/load_with_feed.sh 60
 	server/benches/machines_cost.sh 120 3
+	server/benches/hygiene.sh
 	MARKETWARDEN_MONTH_DAYS=30 cargo test -p marketwarden-server --release --test month -- --nocapture
