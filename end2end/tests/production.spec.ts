@@ -30,9 +30,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A calendar file with a trading session today (IST) from a minute ago for up to an hour. */
-function sessionAroundNow(folder: string): string {
-  const ist = new Date(Date.now() + 330 * 60_000);
+/** A calendar file with a trading session today (IST) from a minute ago for up to an hour; too
+ * close to midnight for that, it waits until the next day begins. */
+async function sessionAroundNow(folder: string): Promise<string> {
+  let ist = new Date(Date.now() + 330 * 60_000);
+  if (ist.getUTCHours() === 23 && ist.getUTCMinutes() >= 57) {
+    const untilMidnight = (60 - ist.getUTCMinutes()) * 60_000 - ist.getUTCSeconds() * 1000;
+    await new Promise((resolve) => setTimeout(resolve, untilMidnight + 5_000));
+    ist = new Date(Date.now() + 330 * 60_000);
+  }
   const minutes = ist.getUTCHours() * 60 + ist.getUTCMinutes();
   const hhmm = (m: number) =>
     `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
@@ -92,11 +98,13 @@ test('serve --broker kite over TLS: log in through the banner, prices stream', a
   page,
   transcript,
 }) => {
+  // Near IST midnight the session waits for the next day (at most 3 minutes).
+  test.setTimeout(240_000);
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-production-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const ca = path.join(folder, 'kite-sim-ca.pem');
-  const calendar = sessionAroundNow(folder);
+  const calendar = await sessionAroundNow(folder);
   const sim = await start(
     [
       'kite-sim',

@@ -141,21 +141,32 @@ fn public_error(path: &Path, error: &str) -> String {
         || "the calendar file".to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
-    let mut text = error.replace(&full, &name);
-    let mut public = String::with_capacity(text.len());
-    let mut quoted = false;
-    for character in text.drain(..) {
-        match (character, quoted) {
-            ('`', false) => {
-                quoted = true;
-                public.push('…');
+    let text = error.replace(&full, &name);
+    text.lines()
+        .map(|line| {
+            // A quote of the file that itself holds a backtick cannot be told apart: keep
+            // nothing past the first backtick then.
+            if line.matches('`').count() % 2 == 1 {
+                let cut = line.find('`').unwrap_or(line.len());
+                return format!("{}…", &line[..cut]);
             }
-            ('`', true) => quoted = false,
-            (_, true) => {}
-            (character, false) => public.push(character),
-        }
-    }
-    public
+            let mut public = String::with_capacity(line.len());
+            let mut quoted = false;
+            for character in line.chars() {
+                match (character, quoted) {
+                    ('`', false) => {
+                        quoted = true;
+                        public.push('…');
+                    }
+                    ('`', true) => quoted = false,
+                    (_, true) => {}
+                    (character, false) => public.push(character),
+                }
+            }
+            public
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// "path: line 3: ..." for every problem.
@@ -190,6 +201,19 @@ mod tests {
         // The operator's own command keeps everything.
         let full = store.reload().expect("still bad");
         assert!(full.contains("SECRET-WORD"), "{full}");
+    }
+
+    #[test]
+    fn a_backtick_in_the_file_does_not_let_its_text_through() {
+        let path = PathBuf::from("/srv/secret-folder/calendar.csv");
+        let error = "/srv/secret-folder/calendar.csv: line 1: expected the header `date,kind,hours,name`, found `x`y SECRET`";
+        let public = public_error(&path, error);
+        assert!(!public.contains("SECRET"), "{public}");
+        assert!(!public.contains("secret-folder"), "{public}");
+        assert!(
+            public.starts_with("calendar.csv: line 1: expected the header "),
+            "{public}"
+        );
     }
 
     #[test]

@@ -173,11 +173,16 @@ async fn serve_connection(
     }
 }
 
-/// Answers 503 to a connection over the cap and closes it, at once.
+/// Answers 503 to a connection over the cap and closes it within a second. What the client
+/// sent is read and dropped first: closing with unread input would reset the connection, and
+/// the client could lose the answer.
 async fn refuse(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(FULL_ANSWER).await;
         let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {}
     })
     .await;
 }

@@ -36,21 +36,34 @@ pub fn filter(rust_log: Option<&str>) -> EnvFilter {
     filter
 }
 
-/// True when `directive` (`target[span]=level`) is about one of [`URL_LOGGING_CRATES`].
+/// True when `directive` (`target[span]=level`) could reach one of [`URL_LOGGING_CRATES`]: a
+/// directive's target matches every target it is a prefix of (`tungstenite:` and even `tung`
+/// reach `tungstenite::handshake::client`), so any target that starts with one of the crates'
+/// names, or that one of their names starts with, is dropped. A bare level is kept.
 fn names_a_url_logging_crate(directive: &str) -> bool {
     let directive = directive.trim();
+    if !directive.contains('=') && !directive.contains('[') {
+        // `trace`, or a bare target (`tungstenite`, which means "all levels" for it).
+        let bare = directive.replace('-', "_");
+        let is_level = matches!(
+            bare.to_ascii_lowercase().as_str(),
+            "trace" | "debug" | "info" | "warn" | "error" | "off" | ""
+        );
+        return !is_level && reaches_a_url_logging_crate(&bare);
+    }
     let target = directive
         .split(['=', '['])
         .next()
         .unwrap_or("")
         .trim()
         .replace('-', "_");
-    URL_LOGGING_CRATES.iter().any(|krate| {
-        target == *krate
-            || target
-                .strip_prefix(krate)
-                .is_some_and(|rest| rest.starts_with("::"))
-    })
+    !target.is_empty() && reaches_a_url_logging_crate(&target)
+}
+
+fn reaches_a_url_logging_crate(target: &str) -> bool {
+    URL_LOGGING_CRATES
+        .iter()
+        .any(|krate| target.starts_with(krate) || krate.starts_with(target))
 }
 
 #[cfg(test)]
@@ -67,6 +80,9 @@ mod tests {
             "info,tungstenite::handshake::client=trace",
             "tokio_tungstenite::connect=trace,tungstenite::handshake=trace,marketwarden_server=debug",
             "tokio-tungstenite=trace,marketwarden_server=debug",
+            "info,tungstenite:=trace",
+            "info,tung=trace",
+            "tungstenite,info",
         ] {
             let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
             let sink = lines.clone();

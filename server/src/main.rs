@@ -63,9 +63,16 @@ fn main() -> anyhow::Result<ExitCode> {
     };
     init_logging(settings.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(settings, tls))?;
+    let served = runtime.block_on(serve(settings, tls));
+    // Blocking work still under way (a DNS lookup during an outage, a calendar read, an env-file
+    // write on a hung disk) must not hold the exit: the stop promises under 5 s.
+    runtime.shutdown_timeout(RUNTIME_STOP_DEADLINE);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long the exit waits for blocking tasks once the server has stopped.
+const RUNTIME_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Refuses to start: the reason on stderr, exit status 2 (a configuration error).
 fn refuse(error: &dyn std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -144,10 +151,13 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
         (_, _, true) => {
             let generated = sim::tls::SelfSigned::generate(&sim::tls::SelfSigned::hosts_for(addr))
                 .map_err(anyhow::Error::msg)?;
-            let path = args.tls_ca_out.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("kite-sim-{}-ca.pem", std::process::id()))
-            });
-            std::fs::write(&path, &generated.ca_pem)
+            let path = match &args.tls_ca_out {
+                Some(path) => path.clone(),
+                None => sim::tls::private_folder()
+                    .context("cannot make a folder for the CA")?
+                    .join("ca.pem"),
+            };
+            sim::tls::write_new(&path, generated.ca_pem.as_bytes())
                 .with_context(|| format!("cannot write the CA to {}", path.display()))?;
             (Some(generated.server), Some(path))
         }
@@ -186,7 +196,10 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
     if args.tls_ca_out.is_none()
         && let Some(path) = ca_file
     {
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&path);
+        if let Some(folder) = path.parent() {
+            let _ = std::fs::remove_dir(folder);
+        }
     }
     served.context("simulator failed")
 }
@@ -282,6 +295,8 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         clock.clone(),
         calendar.clone(),
     );
+    let on_logout = feed.clone();
+    auth.on_logout(Box::new(move || on_logout.close_for_logout()));
     let rejections = auth.clone();
     let watchdog = tokio::spawn(feed.clone().run(
         auth.credentials(),

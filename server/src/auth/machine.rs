@@ -214,6 +214,14 @@ impl AuthMachine {
         self.expired_by_clock && !self.clock_expiry_asked && !self.verify_in_flight
     }
 
+    /// Gives the current token a new generation: answers about the old number are ignored
+    /// from now on, and the ticker takes it for a token it has not tried.
+    pub fn renumber(&mut self, generation: u64) {
+        if let Some(token) = self.token.as_mut() {
+            token.generation = generation;
+        }
+    }
+
     /// True while the token is EXPIRED by the clock alone (Kite has not refused it).
     pub fn is_expired_by_clock(&self) -> bool {
         self.expired_by_clock

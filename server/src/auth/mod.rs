@@ -104,8 +104,11 @@ pub struct AuthService {
     verify_gate: tokio::sync::Mutex<Option<Instant>>,
     /// Serializes writes of the `.env` file.
     file_lock: tokio::sync::Mutex<()>,
-    /// The wall clock and the monotonic clock read together at start, to notice jumps.
-    clock_reference: (DateTime<Utc>, Instant),
+    /// Called after a logout (the feed closes its connection then).
+    logout_hook: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The wall clock and the monotonic clock read together (at start, and again once Kite
+    /// settled a jump), to notice jumps.
+    clock_reference: Mutex<(DateTime<Utc>, Instant)>,
     wake: Notify,
     credentials: watch::Sender<Option<TickerCredentials>>,
     /// Counts changes of state, for live health pushes.
@@ -131,7 +134,8 @@ impl AuthService {
             config,
             broker,
             clock,
-            clock_reference,
+            clock_reference: Mutex::new(clock_reference),
+            logout_hook: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 machine: AuthMachine::new(),
                 token: None,
@@ -198,7 +202,10 @@ impl AuthService {
     /// [`CLOCK_JUMP_TOLERANCE`] since the start: an NTP step, a laptop that slept. Expiries the
     /// wall clock decides are then checked with Kite.
     fn clock_jumped(&self) -> bool {
-        let (wall_start, monotonic_start) = self.clock_reference;
+        let (wall_start, monotonic_start) = *self
+            .clock_reference
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let wall = self.clock.now() - wall_start;
         let monotonic = TimeDelta::from_std(Instant::now() - monotonic_start).unwrap_or(wall);
         (wall - monotonic).abs() > CLOCK_JUMP_TOLERANCE
@@ -231,6 +238,11 @@ impl AuthService {
     /// How many changes of state so far.
     pub fn change_count(&self) -> u64 {
         *self.changes.borrow()
+    }
+
+    /// Runs `hook` after every logout (once set; `serve` closes the ticker connection with it).
+    pub fn on_logout(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.logout_hook.set(hook);
     }
 
     /// The ticker refused the token of `generation` at its handshake (HTTP 403).
@@ -360,6 +372,9 @@ impl AuthService {
             let step = inner.machine.handle(AuthEvent::LoggedOut, self.clock.now());
             log_transition(step.transition.as_ref());
             self.publish(&inner);
+        }
+        if let Some(hook) = self.logout_hook.get() {
+            hook();
         }
         self.remove_saved_token().await;
         (self.health(), invalidated_at_kite)
@@ -563,17 +578,19 @@ impl AuthService {
             if recheck_due {
                 next_recheck = now + REVERIFY_INTERVAL;
             }
-            let (valid, expired_by_clock, first_check) = {
+            let (recheck_wanted, first_check) = {
                 let inner = self.lock();
                 (
-                    inner.machine.state() == AuthState::Valid,
-                    inner.machine.is_expired_by_clock(),
+                    inner.machine.state() == AuthState::Valid
+                        || inner.machine.is_expired_by_clock()
+                        || inner.ticker_refused.is_some(),
                     inner.machine.wants_kite_to_confirm_expiry(),
                 )
             };
-            // An expiry by the clock alone is put to Kite at once, and again at each re-check
-            // while Kite cannot be reached.
-            if retry_due || (recheck_due && (valid || expired_by_clock)) || first_check {
+            // The 15-minute re-check: a valid token; an expiry by the clock alone (put to Kite
+            // at once, then at each re-check while Kite cannot be reached); a token only the
+            // ticker refused (Kite may still accept it: the ticker then gets it back).
+            if retry_due || (recheck_due && recheck_wanted) || first_check {
                 let actions = self.apply(AuthEvent::VerifyRequested);
                 self.dispatch(actions);
             }
@@ -609,13 +626,27 @@ impl AuthService {
             AuthEvent::Verified { generation, .. } => Some(*generation),
             _ => None,
         };
+        let was_expired_by_clock = inner.machine.is_expired_by_clock();
         let step = inner.machine.handle(event, self.clock.now());
+        if was_expired_by_clock && inner.machine.state() == AuthState::Valid {
+            // Kite settled the jump for this token: measure the next one from here, so one
+            // laptop sleep does not make every later expiry provisional.
+            *self
+                .clock_reference
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                (self.clock.now(), Instant::now());
+        }
         if confirmed.is_some()
             && confirmed == inner.ticker_refused
             && inner.machine.state() == AuthState::Valid
         {
-            // Kite confirmed the token the ticker refused: the ticker may try it once more.
+            // Kite confirmed the token the ticker refused: the ticker may try it once more. It
+            // gets it under a new generation, which the feed cannot miss (a `watch` keeps only
+            // the latest value) and takes for a token it has not tried.
             inner.ticker_refused = None;
+            let generation = inner.take_generation();
+            inner.machine.renumber(generation);
         }
         log_transition(step.transition.as_ref());
         let mut verifications = Vec::new();
@@ -661,7 +692,12 @@ impl AuthService {
             },
             Err(error) => classify(generation, &error),
         };
+        let refused_by_kite = matches!(event, AuthEvent::Rejected { .. });
         self.apply(event);
+        if refused_by_kite {
+            // Kite itself refused it: no point re-checking a token only the ticker refused.
+            self.lock().ticker_refused = None;
+        }
     }
 
     async fn save_token(&self, token: &Secret, issued_at: DateTime<Utc>) {

@@ -652,4 +652,53 @@ async fn a_forward_clock_jump_is_checked_with_kite_and_a_good_token_survives() {
         service.credentials().borrow().is_some(),
         "the ticker keeps it"
     );
+    assert!(
+        !service.clock_jumped(),
+        "Kite settled the jump: the next expiry is judged from here"
+    );
+}
+
+/// A token only the ticker refused (403) is withheld from it; the 15-minute re-check asks Kite,
+/// which still accepts it, and the ticker gets it back under a new generation: one more try.
+/// Had Kite refused it too, the re-checks would stop.
+#[tokio::test(start_paused = true)]
+async fn the_recheck_hands_a_token_kite_still_accepts_back_to_the_ticker() {
+    let harness = start_with_saved(ist(11, 0), "2026-11-30T09:00:00+05:30").await;
+    settle().await;
+    let mut credentials = harness.service.credentials();
+    let first = credentials.borrow_and_update().clone().expect("given");
+    harness.service.report_ticker_rejected(first.generation);
+    assert_eq!(harness.state(), AuthState::Expired);
+    assert!(credentials.borrow_and_update().is_none(), "withheld");
+    let calls = harness.broker.profile_calls();
+    tokio::time::advance(REVERIFY_INTERVAL).await;
+    settle().await;
+    assert_eq!(harness.broker.profile_calls(), calls + 1, "Kite was asked");
+    assert_eq!(harness.state(), AuthState::Valid);
+    let again = credentials
+        .borrow_and_update()
+        .clone()
+        .expect("handed back");
+    assert_eq!(again.access_token, first.access_token);
+    assert_ne!(again.generation, first.generation, "a new generation");
+
+    // Refused by the ticker again, and this time by Kite too: no more re-checks for it.
+    harness.service.report_ticker_rejected(again.generation);
+    harness
+        .broker
+        .profile_answers
+        .lock()
+        .unwrap()
+        .push_back(Err(token_exception()));
+    tokio::time::advance(REVERIFY_INTERVAL).await;
+    settle().await;
+    let calls = harness.broker.profile_calls();
+    tokio::time::advance(REVERIFY_INTERVAL * 2).await;
+    settle().await;
+    assert_eq!(
+        harness.broker.profile_calls(),
+        calls,
+        "a dead token is not re-checked"
+    );
+    assert!(harness.service.credentials().borrow().is_none());
 }

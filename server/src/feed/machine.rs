@@ -68,6 +68,9 @@ pub enum FeedEvent {
     Tick,
     /// An operator asked for a new connection now (`POST …/feed/reconnect`).
     ReconnectRequested,
+    /// The trader logged out: the open connection goes too (a dead token's socket is kept,
+    /// a revoked one's is not).
+    LoggedOut,
 }
 
 /// What the shell must do.
@@ -253,15 +256,9 @@ impl FeedMachine {
             }
             FeedEvent::Credentials { generation } => {
                 let changed = generation != self.generation;
-                let republished = self.generation.is_none() && generation.is_some();
                 self.generation = generation;
                 if !changed {
                     return Vec::new();
-                }
-                if republished && generation == self.refused_generation {
-                    // The auth machine withdrew the token the ticker refused and hands it back
-                    // only once Kite confirmed it again: one more attempt.
-                    self.refused_generation = None;
                 }
                 if generation.is_some() {
                     // A new token: try it at once, whatever the backoff said.
@@ -367,6 +364,16 @@ impl FeedMachine {
                 self.connect(now)
             }
             FeedEvent::Tick => self.on_time(now, jitter),
+            FeedEvent::LoggedOut => {
+                let actions = self.drop_link();
+                self.generation = None;
+                self.failures = 0;
+                self.retry_at = None;
+                self.backoff = None;
+                self.state = FeedState::Disconnected;
+                self.reason = "logged out: the ticker connection was closed".into();
+                actions
+            }
             FeedEvent::ReconnectRequested => {
                 if !self.wants_connection() {
                     return Vec::new();

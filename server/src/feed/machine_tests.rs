@@ -456,7 +456,7 @@ fn an_open_socket_outlives_its_token_across_market_window_events() {
 }
 
 #[test]
-fn a_refused_token_handed_back_by_the_auth_machine_gets_one_more_attempt() {
+fn a_refused_token_handed_back_under_a_new_generation_gets_one_more_attempt() {
     let (mut machine, now) = wanting();
     with_token(&mut machine, now);
     let step = machine.handle(
@@ -475,10 +475,19 @@ fn a_refused_token_handed_back_by_the_auth_machine_gets_one_more_attempt() {
         machine.why_not_connecting(true),
         Some("the ticker refused this token: log in again, or verify it with Kite")
     );
-    // The auth machine withdraws the token, then hands it back once Kite confirmed it.
+    // The auth machine withdraws the token; handing the same generation back changes nothing.
     machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
     let step = with_token(&mut machine, now);
-    assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
+    assert!(step.actions.is_empty(), "{:?}", step.actions);
+    // Once Kite confirmed it, the auth machine hands it back under a new generation.
+    let step = machine.handle(
+        FeedEvent::Credentials {
+            generation: Some(2),
+        },
+        now,
+        MAX,
+    );
+    assert_eq!(step.actions, [FeedAction::Connect { generation: 2 }]);
     // Refused again: no third attempt until the next confirmation.
     machine.handle(
         FeedEvent::ConnectFailed {
@@ -508,4 +517,14 @@ fn why_not_connecting_names_each_reason() {
     );
     with_token(&mut machine, now);
     assert_eq!(machine.why_not_connecting(true), None);
+}
+
+#[test]
+fn a_logout_closes_the_open_socket_that_a_dying_token_would_keep() {
+    let (mut machine, now) = connected();
+    let step = machine.handle(FeedEvent::LoggedOut, now, MAX);
+    assert_eq!(step.actions, [FeedAction::Disconnect]);
+    assert_eq!(machine.state(), FeedState::Disconnected);
+    let step = machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+    assert!(step.actions.is_empty(), "no token: nothing reopens");
 }

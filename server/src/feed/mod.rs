@@ -75,6 +75,8 @@ pub struct FeedService {
     changes: watch::Sender<u64>,
     /// An operator's request for a new connection.
     reconnect: tokio::sync::Notify,
+    /// The trader logged out: close the connection.
+    logged_out: tokio::sync::Notify,
 }
 
 impl FeedService {
@@ -98,6 +100,7 @@ impl FeedService {
             }),
             relay: broadcast::channel(RELAY_BACKLOG).0,
             changes: watch::channel(0).0,
+            logged_out: tokio::sync::Notify::new(),
             reconnect: tokio::sync::Notify::new(),
         })
     }
@@ -115,6 +118,12 @@ impl FeedService {
         }
         self.reconnect.notify_one();
         Ok(())
+    }
+
+    /// The trader logged out: the open ticker connection is closed (it is kept when a token
+    /// merely dies, as Kite keeps streaming on it).
+    pub fn close_for_logout(&self) {
+        self.logged_out.notify_one();
     }
 
     /// Ticks once per change of state (CONNECTED, STALE, …).
@@ -218,6 +227,7 @@ impl FeedService {
                 biased;
                 () = shutdown.cancelled() => break,
                 () = self.reconnect.notified() => FeedEvent::ReconnectRequested,
+                () = self.logged_out.notified() => FeedEvent::LoggedOut,
                 changed = credentials.changed() => {
                     if changed.is_err() {
                         // The auth machine is gone: nothing more to connect with.

@@ -3,10 +3,10 @@
 //!
 //! Trusted: the Mozilla roots compiled in (webpki-roots), the platform's roots (as
 //! rustls-native-certs finds them), and the certificates of the PEM file `SSL_CERT_FILE` names.
-//! That last one is how a corporate proxy's CA, or a test simulator's, is added. Following the
-//! convention of OpenSSL, which rustls-native-certs keeps, a set `SSL_CERT_FILE` (or
-//! `SSL_CERT_DIR`) stands in for the platform's own bundle; the compiled-in roots stay, so Kite's
-//! public certificate is always trusted.
+//! That last one is how a corporate proxy's CA, or a test simulator's, is added to the others.
+//! (rustls-native-certs reads `SSL_CERT_FILE` instead of the platform's bundle, as OpenSSL does;
+//! so the system's own bundle is then read from its usual place as well, and a private CA
+//! installed in the system store is not lost.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +81,15 @@ impl KiteTls {
             );
         }
         if let Some(path) = extra {
+            // The platform bundle rustls-native-certs skipped for SSL_CERT_FILE.
+            if let Some(bundle) = SYSTEM_BUNDLES
+                .iter()
+                .map(Path::new)
+                .find(|file| file.is_file())
+                && let Ok(certificates) = read_ca_file(bundle)
+            {
+                roots.add_parsable_certificates(certificates);
+            }
             for certificate in read_ca_file(&path)? {
                 roots
                     .add(certificate)
@@ -145,6 +154,16 @@ impl KiteTls {
         self.roots
     }
 }
+
+/// Where Linux distributions keep the system's CA bundle (Debian and Ubuntu, Fedora and RHEL,
+/// openSUSE, Alpine and Arch).
+const SYSTEM_BUNDLES: [&str; 5] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let problem = |problem: String| TlsSetupError::CaFile {
@@ -238,6 +257,19 @@ mod tests {
         let env = |name: &str| (name == "SSL_CERT_FILE").then(|| path.display().to_string());
         let trusted = KiteTls::from_environment(env).unwrap();
         assert!(trusted.root_count() > public, "{trusted:?}");
+        // The system's bundle counts too, not only the extra file.
+        if let Some(bundle) = SYSTEM_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|file| file.is_file())
+        {
+            let system = read_ca_file(bundle).unwrap().len();
+            assert!(
+                trusted.root_count() >= public + system + 1,
+                "{} roots: the system's {system} are missing",
+                trusted.root_count()
+            );
+        }
         let in_memory = KiteTls::with_extra_ca_pem(ca.ca_pem.as_bytes()).unwrap();
         assert_eq!(in_memory.root_count(), public + 1);
     }

@@ -86,6 +86,45 @@ impl SelfSigned {
     }
 }
 
+/// A new folder only this user may enter, in the temporary folder, for a generated CA: a
+/// predictable path in /tmp could be planted by another local user.
+///
+/// # Errors
+///
+/// The folder cannot be created.
+pub fn private_folder() -> std::io::Result<std::path::PathBuf> {
+    use rand::Rng;
+    let name = format!(
+        "kite-sim-{}-{:016x}",
+        std::process::id(),
+        rand::rng().random::<u64>()
+    );
+    let folder = std::env::temp_dir().join(name);
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&folder)?;
+    Ok(folder)
+}
+
+/// Writes `contents` to a file that must not exist yet (never through a planted symlink).
+///
+/// # Errors
+///
+/// The file exists, or cannot be written.
+pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
 /// The server configuration from a PEM certificate chain and a PEM private key.
 ///
 /// # Errors

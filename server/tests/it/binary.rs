@@ -843,7 +843,34 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
     assert_eq!(health["broker"], "kite", "{health}");
     assert_eq!(health["priority_status"], "MARKET_SESSION", "{health}");
 
-    let logs = served.stop();
+    // SIGTERM with the ticker connected, an event stream and a tick socket open: the exit
+    // takes under 5 s, and the ticker connection is closed (not dropped) on the way out.
+    let mut events = browser
+        .get(format!("{base}/api/system/events"))
+        .send()
+        .await
+        .unwrap();
+    assert!(events.chunk().await.unwrap().is_some());
+    let (stopped, logs) = std::sync::mpsc::channel();
+    std::thread::spawn(move || stopped.send(served.stop()));
+    let logs = tokio::task::spawn_blocking(move || {
+        logs.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("SIGTERM ends the process within 5 s")
+    })
+    .await
+    .unwrap();
+    drop((events, prices));
+    assert!(
+        logs.iter()
+            .any(|line| line.contains("Feed Watchdog stopped")),
+        "{logs:?}"
+    );
+    assert!(
+        !logs
+            .iter()
+            .any(|line| line.contains("did not close in time")),
+        "{logs:?}"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &sim.id().to_string()])
         .status();

@@ -88,6 +88,8 @@ async fn auth_and_feed(
     );
     auth.start(shutdown.clone()).await;
     let feed = scaled_feed(sim, "256265:full");
+    let on_logout = feed.clone();
+    auth.on_logout(Box::new(move || on_logout.close_for_logout()));
     let reporter = auth.clone();
     tokio::spawn(feed.clone().run(
         auth.credentials(),
@@ -744,5 +746,55 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
     until(FeedState::Connected).await;
     let answer = tower::ServiceExt::oneshot(app, reconnect()).await.unwrap();
     assert_eq!(answer.status(), 202);
+    shutdown.cancel();
+}
+
+/// A dying token keeps its open socket (Kite streams on), but a logout closes it: the trader
+/// who logged out sees no more ticks.
+#[tokio::test]
+async fn a_logout_closes_the_ticker_connection() {
+    support::capture_logs();
+    let now = support::morning() + chrono::TimeDelta::minutes(75);
+    let config = SimConfig {
+        tick_interval: Duration::from_millis(50),
+        ..SimConfig::default()
+    };
+    let sim = start_sim_with(config, now).await;
+    let token = support::access_token(&sim.base).await;
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(
+        &env_file,
+        format!("ZERODHA_ACCESS_TOKEN={}\n", token.expose()),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let (auth, feed) = auth_and_feed(&sim, env_file, &shutdown).await;
+    let reached = |state: FeedState| {
+        let feed = feed.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while feed.health().state != state {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    assert!(reached(FeedState::Connected).await, "{:?}", feed.health());
+    auth.logout().await;
+    assert!(
+        reached(FeedState::Disconnected).await,
+        "{:?}",
+        feed.health()
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while sim.sim.open_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the simulator still holds the socket");
     shutdown.cancel();
 }
