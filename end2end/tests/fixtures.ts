@@ -14,7 +14,8 @@ const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target',
 const START_TIMEOUT_MS = 20_000;
 
 /** A running server; `envFile` is its own token file, in a fresh temporary folder; `simUrl` is
- * its embedded Kite simulator (REST, login page and the `/_sim/` fault API); `logs` every line
+ * its embedded Kite simulator's plain side (login page and the `/_sim/` fault API; the server
+ * reaches its REST and ticker over TLS); `logs` every line
  * it printed so far. */
 export type Server = {
   url: string;
@@ -108,7 +109,9 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
     // Keep reading after the address is known, so the pipe never fills up.
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
-      const sim = line.match(/simulated broker started.*rest=(http:\/\/\S+)/);
+      // The embedded simulator's plain side: the login page and the `/_sim/` API (the server
+      // itself reaches its REST and ticker over https:// and wss://).
+      const sim = line.match(/simulated broker started.*login=(http:\/\/[^\s/]+)/);
       if (sim) {
         simUrl = sim[1];
       }

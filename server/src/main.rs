@@ -80,17 +80,27 @@ fn refuse(error: &dyn std::fmt::Display) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
-/// Starts the Kite simulator in this process on a free loopback port, with the server's clock,
-/// sending logins back to this server. Returns its endpoints.
+/// Starts the Kite simulator in this process, with the server's clock, sending logins back to
+/// this server. REST and the ticker are TLS as Kite's are, on a free loopback port, with a
+/// certificate generated now: the server's client crosses the same wire as in production and
+/// trusts that one CA besides its usual roots. The browser's login page (and the `/_sim/`
+/// control API) are also served plain on another port: a local demo must not greet the trader
+/// with a certificate warning. Returns the endpoints and the CA (PEM).
 async fn start_embedded_simulator(
     clock: Arc<dyn Clock>,
     server_addr: std::net::SocketAddr,
     shutdown: &CancellationToken,
-) -> anyhow::Result<KiteEndpoints> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("cannot start the embedded Kite simulator")?;
+) -> anyhow::Result<(KiteEndpoints, String)> {
+    let bind = || async {
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot start the embedded Kite simulator")
+    };
+    let (listener, secure) = (bind().await?, bind().await?);
     let addr = listener.local_addr().context("simulator has no address")?;
+    let secure_addr = secure.local_addr().context("simulator has no address")?;
+    let certificate = sim::tls::SelfSigned::generate(&sim::tls::SelfSigned::hosts_for(secure_addr))
+        .map_err(anyhow::Error::msg)?;
     // A browser cannot be sent to 0.0.0.0 or [::]: the loopback address reaches the server too.
     let callback_addr = match server_addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
@@ -106,21 +116,37 @@ async fn start_embedded_simulator(
         ..SimConfig::default()
     };
     let endpoints = KiteEndpoints {
-        api_root: format!("http://{addr}"),
+        api_root: format!("https://{secure_addr}"),
         login_url: format!("http://{addr}/connect/login"),
-        ticker_url: format!("ws://{addr}"),
+        ticker_url: format!("wss://{secure_addr}"),
     };
-    tracing::info!(rest = %endpoints.api_root, ticker = %endpoints.ticker_url, "simulated broker started");
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, sim::router(Simulator::new(config, clock)))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the embedded Kite simulator stopped");
-        }
-    });
-    Ok(endpoints)
+    tracing::info!(
+        rest = %endpoints.api_root,
+        ticker = %endpoints.ticker_url,
+        login = %endpoints.login_url,
+        "simulated broker started"
+    );
+    let router = sim::router(Simulator::new(config, clock));
+    let secure = sim::tls::TlsListener::new(secure, certificate.server)?;
+    for served in [
+        tokio::spawn(
+            axum::serve(listener, router.clone())
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        ),
+        tokio::spawn(
+            axum::serve(secure, router)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        ),
+    ] {
+        tokio::spawn(async move {
+            if let Ok(Err(error)) = served.await {
+                tracing::error!(%error, "the embedded Kite simulator stopped");
+            }
+        });
+    }
+    Ok((endpoints, certificate.ca_pem))
 }
 
 /// `marketwarden kite-sim`: the simulator alone, until SIGINT or SIGTERM.
@@ -259,10 +285,12 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     let local_addr = listener.local_addr().context("listener has no address")?;
     let shutdown = CancellationToken::new();
-    let kite_endpoints = match settings.broker {
-        BrokerKind::Kite => settings.kite_endpoints.clone(),
+    let (kite_endpoints, tls) = match settings.broker {
+        BrokerKind::Kite => (settings.kite_endpoints.clone(), tls),
         BrokerKind::Simulated => {
-            start_embedded_simulator(clock.clone(), local_addr, &shutdown).await?
+            let (endpoints, ca) =
+                start_embedded_simulator(clock.clone(), local_addr, &shutdown).await?;
+            (endpoints, tls.also_trusting(ca.as_bytes())?)
         }
     };
     let (api_key, api_secret) = settings.kite_credentials.clone().unwrap_or_else(|| {

@@ -44,14 +44,14 @@ impl std::error::Error for TlsSetupError {}
 #[derive(Clone)]
 pub struct KiteTls {
     config: Arc<rustls::ClientConfig>,
-    /// How many roots it trusts, for the start-up log line.
-    roots: usize,
+    /// The roots it trusts (Mozilla's included), to add one more CA to.
+    roots: Arc<rustls::RootCertStore>,
 }
 
 impl std::fmt::Debug for KiteTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KiteTls")
-            .field("roots", &self.roots)
+            .field("roots", &self.roots.len())
             .finish_non_exhaustive()
     }
 }
@@ -109,8 +109,17 @@ impl KiteTls {
     ///
     /// `extra_ca_pem` holds something that is not a certificate.
     pub fn with_extra_ca_pem(extra_ca_pem: &[u8]) -> Result<Self, TlsSetupError> {
-        let mut roots = rustls::RootCertStore::empty();
-        let certificates = parse_ca_pem(extra_ca_pem).map_err(|problem| TlsSetupError::CaFile {
+        Self::public_roots().also_trusting(extra_ca_pem)
+    }
+
+    /// This trust store and the CA certificates in `ca_pem` (the embedded simulator's).
+    ///
+    /// # Errors
+    ///
+    /// `ca_pem` holds something that is not a certificate.
+    pub fn also_trusting(&self, ca_pem: &[u8]) -> Result<Self, TlsSetupError> {
+        let mut roots = (*self.roots).clone();
+        let certificates = parse_ca_pem(ca_pem).map_err(|problem| TlsSetupError::CaFile {
             path: PathBuf::from("(in memory)"),
             problem,
         })?;
@@ -119,7 +128,7 @@ impl KiteTls {
                 .add(certificate)
                 .map_err(|error| TlsSetupError::Config(error.to_string()))?;
         }
-        Self::with_roots(roots)
+        Self::build(roots)
     }
 
     /// Kite's public roots (compiled in) only.
@@ -128,19 +137,24 @@ impl KiteTls {
             .expect("the default protocol versions are supported by ring")
     }
 
+    /// `roots` and the compiled-in Mozilla roots.
     fn with_roots(mut roots: rustls::RootCertStore) -> Result<Self, TlsSetupError> {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let count = roots.len();
+        Self::build(roots)
+    }
+
+    fn build(roots: rustls::RootCertStore) -> Result<Self, TlsSetupError> {
+        let roots = Arc::new(roots);
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsSetupError::Config(error.to_string()))?
-        .with_root_certificates(roots)
+        .with_root_certificates(roots.clone())
         .with_no_client_auth();
         Ok(Self {
             config: Arc::new(config),
-            roots: count,
+            roots,
         })
     }
 
@@ -151,7 +165,7 @@ impl KiteTls {
 
     /// How many root certificates are trusted.
     pub fn root_count(&self) -> usize {
-        self.roots
+        self.roots.len()
     }
 }
 

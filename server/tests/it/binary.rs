@@ -96,12 +96,16 @@ fn serve_reports_its_address_and_stops_cleanly_on_sigterm() {
         }
         before.push(line);
     };
-    assert!(
-        before
-            .iter()
-            .any(|line| line.contains("simulated broker started")),
-        "the embedded simulator runs before the server says it listens: {before:?}"
-    );
+    let started = before
+        .iter()
+        .find(|line| line.contains("simulated broker started"))
+        .unwrap_or_else(|| {
+            panic!("the embedded simulator runs before the server says it listens: {before:?}")
+        });
+    // REST and the ticker over TLS, as Kite's; the browser's login page plain (a local demo).
+    assert!(started.contains("rest=https://127.0.0.1:"), "{started}");
+    assert!(started.contains("ticker=wss://127.0.0.1:"), "{started}");
+    assert!(started.contains("login=http://127.0.0.1:"), "{started}");
     assert!(listening.contains("broker=\"simulated\""), "{listening}");
     assert!(listening.contains("2026-11-30T03:44:30"), "{listening}");
 
