@@ -100,6 +100,54 @@ async fn auth_and_feed(
     (auth, feed)
 }
 
+/// The simulator in LIVE, a token for it saved in `.env`, and the auth machine and watchdog on
+/// it (see [`auth_and_feed`]).
+struct SavedToken {
+    sim: Sim,
+    auth: Arc<marketwarden_server::auth::AuthService>,
+    feed: Arc<FeedService>,
+    shutdown: CancellationToken,
+    _folder: tempfile::TempDir,
+}
+
+async fn with_a_saved_token() -> SavedToken {
+    support::capture_logs();
+    let now = support::morning() + chrono::TimeDelta::minutes(75);
+    let config = SimConfig {
+        tick_interval: Duration::from_millis(50),
+        ..SimConfig::default()
+    };
+    let sim = start_sim_with(config, now).await;
+    let token = support::access_token(&sim.base).await;
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join(".env");
+    std::fs::write(
+        &env_file,
+        format!("ZERODHA_ACCESS_TOKEN={}\n", token.expose()),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let (auth, feed) = auth_and_feed(&sim, env_file, &shutdown).await;
+    SavedToken {
+        sim,
+        auth,
+        feed,
+        shutdown,
+        _folder: folder,
+    }
+}
+
+/// True once `feed` is in `state` (within 5 s).
+async fn feed_reaches(feed: &FeedService, state: FeedState) -> bool {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while feed.health().state != state {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// Monday 2026-11-30, 10:00 IST: the market trades, and the simulator ticks every 50 ms.
 async fn start() -> Watchdog {
     support::capture_logs();
@@ -662,33 +710,21 @@ async fn order_updates_are_logged_without_their_payload() {
 async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
     use marketwarden_core::AuthState;
 
-    support::capture_logs();
-    let now = support::morning() + chrono::TimeDelta::minutes(75);
-    let config = SimConfig {
-        tick_interval: Duration::from_millis(50),
-        ..SimConfig::default()
-    };
-    let sim = start_sim_with(config, now).await;
-    let token = support::access_token(&sim.base).await;
-    let folder = tempfile::tempdir().unwrap();
-    let env_file = folder.path().join(".env");
-    std::fs::write(
-        &env_file,
-        format!("ZERODHA_ACCESS_TOKEN={}\n", token.expose()),
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let (auth, feed) = auth_and_feed(&sim, env_file, &shutdown).await;
+    let SavedToken {
+        sim,
+        auth,
+        feed,
+        shutdown,
+        _folder,
+    } = with_a_saved_token().await;
     let until = |state: FeedState| {
         let feed = feed.clone();
         async move {
-            let reached = tokio::time::timeout(Duration::from_secs(5), async {
-                while feed.health().state != state {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-            .await;
-            assert!(reached.is_ok(), "never {state:?}: {:?}", feed.health());
+            assert!(
+                feed_reaches(&feed, state).await,
+                "never {state:?}: {:?}",
+                feed.health()
+            );
         }
     };
     until(FeedState::Connected).await;
@@ -753,39 +789,21 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
 /// who logged out sees no more ticks.
 #[tokio::test]
 async fn a_logout_closes_the_ticker_connection() {
-    support::capture_logs();
-    let now = support::morning() + chrono::TimeDelta::minutes(75);
-    let config = SimConfig {
-        tick_interval: Duration::from_millis(50),
-        ..SimConfig::default()
-    };
-    let sim = start_sim_with(config, now).await;
-    let token = support::access_token(&sim.base).await;
-    let folder = tempfile::tempdir().unwrap();
-    let env_file = folder.path().join(".env");
-    std::fs::write(
-        &env_file,
-        format!("ZERODHA_ACCESS_TOKEN={}\n", token.expose()),
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let (auth, feed) = auth_and_feed(&sim, env_file, &shutdown).await;
-    let reached = |state: FeedState| {
-        let feed = feed.clone();
-        async move {
-            tokio::time::timeout(Duration::from_secs(5), async {
-                while feed.health().state != state {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-            .await
-            .is_ok()
-        }
-    };
-    assert!(reached(FeedState::Connected).await, "{:?}", feed.health());
+    let SavedToken {
+        sim,
+        auth,
+        feed,
+        shutdown,
+        _folder,
+    } = with_a_saved_token().await;
+    assert!(
+        feed_reaches(&feed, FeedState::Connected).await,
+        "{:?}",
+        feed.health()
+    );
     auth.logout().await;
     assert!(
-        reached(FeedState::Disconnected).await,
+        feed_reaches(&feed, FeedState::Disconnected).await,
         "{:?}",
         feed.health()
     );
