@@ -43,13 +43,34 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <HydrationScripts options />
+                <BundleScripts options />
                 <MetaTags />
             </head>
             <body>
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The scripts that load the browser bundle and hydrate the page: `/pkg/marketwarden.js` and
+/// `/pkg/marketwarden.wasm`, the names `cargo leptos build` writes. Leptos's own
+/// `HydrationScripts` asks for `marketwarden_bg.wasm` unless `LEPTOS_OUTPUT_NAME` was set when
+/// the binary was compiled, so a binary built by plain `cargo build` (or relinked by `cargo
+/// bench`) served a page that never hydrated. Here the names do not depend on the build.
+#[component]
+fn BundleScripts(options: LeptosOptions) -> impl IntoView {
+    let pkg = format!("/{}", options.site_pkg_dir);
+    let js = format!("{pkg}/{OUTPUT_NAME}.js");
+    let wasm = format!("{pkg}/{OUTPUT_NAME}.wasm");
+    let load = format!(
+        "import({js:?}).then(bundle => bundle.default({{module_or_path: {wasm:?}}})\
+         .then(() => bundle.hydrate()));"
+    );
+    view! {
+        <link rel="modulepreload" href=js />
+        <link rel="preload" href=wasm r#as="fetch" r#type="application/wasm" crossorigin="" />
+        <script type="module">{load}</script>
     }
 }
 

@@ -89,7 +89,7 @@ pub fn banner_model(
             "alert",
             "🔒".to_string(),
             "Login required".to_string(),
-            health.priority_message.clone(),
+            marketwarden_core::login_sentence(&health.auth).to_string(),
         ),
         PriorityStatus::FeedDisconnected => (
             "feed-down".to_string(),
@@ -238,7 +238,7 @@ fn details(
         ));
         rows.push((
             "Quality (last 15 trading min)",
-            format!("{:.0} %", feed.connection_quality * 100.0),
+            format!("{:.0} %", feed.connection_quality),
         ));
         rows.push(("Reconnections", feed.reconnects.to_string()));
         if feed.reconnect_attempt > 0 {
@@ -334,7 +334,7 @@ mod tests {
                 .market_line
                 .as_deref()
                 .unwrap()
-                .starts_with("Market live — ")
+                .starts_with("Market Live — ")
         );
         assert_eq!(
             banner.description,
@@ -386,7 +386,7 @@ mod tests {
             Contact::Connected,
         );
         assert_eq!(banner.tone, "phase-live");
-        assert_eq!(banner.title, "Market live");
+        assert_eq!(banner.title, "Market Live");
         assert!(banner.offline_notice.is_none());
     }
 
@@ -400,7 +400,7 @@ mod tests {
             auth.token_not_saved = Some("cannot write the env file (read-only filesystem)".into());
         }
         let banner = model(now, &states, Contact::Connected);
-        assert_eq!(banner.title, "Market live");
+        assert_eq!(banner.title, "Market Live");
         assert_eq!(
             banner.token_notice.as_deref(),
             Some(marketwarden_core::TOKEN_NOT_SAVED)
@@ -428,7 +428,7 @@ mod tests {
             Contact::LostSince(lost),
         );
         assert_eq!(banner.priority, PriorityStatus::MarketSession);
-        assert_eq!(banner.title, "Market live");
+        assert_eq!(banner.title, "Market Live");
         assert_eq!(
             banner.offline_notice.as_deref(),
             Some(
@@ -448,7 +448,7 @@ mod tests {
         auth.expires_at = Some(ist(6, 0) + TimeDelta::days(1));
         let feed = states.feed.as_mut().unwrap();
         feed.last_tick_seconds_ago = Some(2.0);
-        feed.connection_quality = 0.987;
+        feed.connection_quality = 98.7;
         let now = reported + TimeDelta::seconds(3);
         let banner = model(now, &states, Contact::Connected);
         let find = |heading: &str, label: &str| {

@@ -35,6 +35,7 @@ pub use display::{day_label, format_countdown, hh_mm, hh_mm_ss};
 pub use health::{MarketHealth, MarketSnapshot, in_ist};
 pub use phase::MarketPhase;
 pub use system::{
-    AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, InstrumentHealth, PriorityStatus,
-    SystemHealth, TOKEN_NOT_SAVED, priority, priority_message,
+    AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, InstrumentHealth,
+    LOGIN_REQUIRED_MESSAGE, PriorityStatus, SystemHealth, TOKEN_NOT_SAVED, login_sentence,
+    percentage, priority, priority_message,
 };

@@ -44,9 +44,10 @@ impl AuthState {
     }
 }
 
-/// The state of the Kite ticker connection. Upper case on the wire (`"CONNECTED"`).
+/// The state of the Kite ticker connection. Lower case on the wire (`"connected"`), like
+/// [`AuthState`]; upper case in log lines and metrics labels ([`FeedState::label`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "lowercase")]
 pub enum FeedState {
     /// Open, and frames arrive.
     Connected,
@@ -58,6 +59,19 @@ pub enum FeedState {
     Disconnected,
     /// Failed many times in a row; still retrying at the longest backoff.
     Error,
+}
+
+impl FeedState {
+    /// The upper-case name of log lines (`FEED STATE: CONNECTED`) and metrics labels.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Connected => "CONNECTED",
+            Self::Connecting => "CONNECTING",
+            Self::Stale => "STALE",
+            Self::Disconnected => "DISCONNECTED",
+            Self::Error => "ERROR",
+        }
+    }
 }
 
 /// The `auth` object of the health API.
@@ -124,9 +138,15 @@ pub struct FeedHealth {
     pub state: FeedState,
     /// True when CONNECTED with fresh data.
     pub is_healthy: bool,
-    /// Seconds since the last frame (tick or heartbeat), when one was received.
+    /// Seconds since the last fresh tick of a subscribed instrument (not a heartbeat, not the
+    /// snapshot Kite sends after a subscription); kept across reconnects, `null` until one came.
     pub last_tick_seconds_ago: Option<f64>,
-    /// Share of recent trading time spent CONNECTED with fresh data, 0.0 to 1.0.
+    /// Seconds since the last frame of any kind (tick, heartbeat, text) on the open connection:
+    /// proof that the socket lives; `null` while none is open.
+    #[serde(default)]
+    pub last_frame_seconds_ago: Option<f64>,
+    /// Share of recent trading time spent CONNECTED, as a percentage 0.0 to 100.0 with one
+    /// decimal (`85.0`).
     pub connection_quality: f64,
     /// Failed connection attempts in a row (0 once connected).
     pub reconnect_attempt: u32,
@@ -173,6 +193,7 @@ impl FeedHealth {
             state,
             is_healthy: state == FeedState::Connected,
             last_tick_seconds_ago: None,
+            last_frame_seconds_ago: None,
             connection_quality: 0.0,
             reconnect_attempt: 0,
             next_retry_at: None,
@@ -279,18 +300,19 @@ pub const fn priority(
     }
 }
 
-/// The sentence for `status`, e.g. "Kite session expired — log in to resume live data".
+/// The specification's sentence for a required login, whether the token expired or never was.
+pub const LOGIN_REQUIRED_MESSAGE: &str = "Login required to view live data";
+
+/// The sentence for `status`: the specification's words for a login, e.g. "Market data feed
+/// went silent — reconnecting" for the feed, and "<title> — <description>" for the market.
 pub fn priority_message(
     status: PriorityStatus,
     market: &MarketHealth,
-    auth: &AuthHealth,
+    _auth: &AuthHealth,
     feed: &FeedHealth,
 ) -> String {
     match status {
-        PriorityStatus::AuthRequired => match auth.state {
-            AuthState::Expired => "Kite session expired — log in to resume live data".into(),
-            _ => "Kite login required — log in to start live data".into(),
-        },
+        PriorityStatus::AuthRequired => LOGIN_REQUIRED_MESSAGE.into(),
         PriorityStatus::FeedDisconnected => match feed.state {
             FeedState::Stale => "Market data feed went silent — reconnecting".into(),
             FeedState::Error => format!(
@@ -305,6 +327,22 @@ pub fn priority_message(
         },
         PriorityStatus::MarketSession => format!("{} — {}", market.title, market.description),
     }
+}
+
+/// The banner's sentence for a needed login: it says whether the session expired or none
+/// exists, which the specification's single message does not.
+pub fn login_sentence(auth: &AuthHealth) -> &'static str {
+    match auth.state {
+        AuthState::Expired => "Kite session expired — log in to resume live data",
+        _ => "Kite login required — log in to start live data",
+    }
+}
+
+/// A 0–1 share as the wire's percentage with one decimal: `0.8504` → `85.0`.
+pub fn percentage(share: f64) -> f64 {
+    let percent = share.clamp(0.0, 1.0) * 1000.0;
+    // `f64::round` needs std; a non-negative value rounds by adding one half and truncating.
+    ((percent + 0.5) as u64) as f64 / 10.0
 }
 
 #[cfg(test)]
@@ -367,7 +405,7 @@ mod tests {
         assert_eq!(json["auth"]["state"], "valid");
         assert_eq!(json["auth"]["is_valid"], true);
         assert_eq!(json["auth"]["requires_login"], false);
-        assert_eq!(json["feed"]["state"], "CONNECTING");
+        assert_eq!(json["feed"]["state"], "connecting");
         assert_eq!(json["feed"]["is_healthy"], false);
         assert_eq!(json["market"]["phase"], "LIVE");
         assert_eq!(json["broker"], "simulated");
@@ -390,12 +428,12 @@ mod tests {
         assert_eq!(health.priority_status, PriorityStatus::MarketSession);
         assert_eq!(
             health.priority_message,
-            "Closed — Weekend — Weekend. Pre-open starts Mon 30 Nov at 09:00 IST."
+            "Market Closed — Weekend. Pre-open starts Mon 30 Nov at 09:00 IST."
         );
     }
 
     #[test]
-    fn expired_and_required_have_their_own_messages() {
+    fn a_needed_login_has_the_specification_message_and_the_banner_its_own_sentences() {
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap();
         let market = MarketHealth::at(&Calendar::builtin(), now);
         let feed = FeedHealth::in_state(FeedState::Disconnected);
@@ -411,11 +449,43 @@ mod tests {
         };
         assert_eq!(
             message(AuthState::Expired),
-            "Kite session expired — log in to resume live data"
+            "Login required to view live data"
         );
         assert_eq!(
             message(AuthState::Required),
+            "Login required to view live data"
+        );
+        assert_eq!(
+            login_sentence(&AuthHealth::in_state(AuthState::Expired)),
+            "Kite session expired — log in to resume live data"
+        );
+        assert_eq!(
+            login_sentence(&AuthHealth::in_state(AuthState::Required)),
             "Kite login required — log in to start live data"
         );
+    }
+
+    #[test]
+    fn quality_is_a_percentage_with_one_decimal() {
+        assert_eq!(percentage(0.85), 85.0);
+        assert_eq!(percentage(0.987_64), 98.8);
+        assert_eq!(percentage(1.0), 100.0);
+        assert_eq!(percentage(0.0), 0.0);
+        assert_eq!(percentage(-1.0), 0.0);
+        assert_eq!(percentage(2.0), 100.0);
+    }
+
+    #[test]
+    fn feed_states_are_lower_case_on_the_wire_and_upper_case_in_labels() {
+        for (state, wire, label) in [
+            (FeedState::Connected, "connected", "CONNECTED"),
+            (FeedState::Connecting, "connecting", "CONNECTING"),
+            (FeedState::Stale, "stale", "STALE"),
+            (FeedState::Disconnected, "disconnected", "DISCONNECTED"),
+            (FeedState::Error, "error", "ERROR"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), wire);
+            assert_eq!(state.label(), label);
+        }
     }
 }

@@ -13,9 +13,9 @@ test.describe('on a trading holiday', () => {
     await page.goto(server.url);
     await waitForHydration(page);
     await expect(page.getByTestId('status-banner')).toHaveAttribute('data-phase', 'CLOSED');
-    await expect(page.getByTestId('banner-title')).toHaveText('Closed — Diwali-Balipratipada');
+    await expect(page.getByTestId('banner-title')).toHaveText('Market Closed');
     await expect(page.getByTestId('banner-description')).toHaveText(
-      'Trading holiday. Pre-open starts Wed 11 Nov at 09:00 IST.',
+      'Trading holiday: Diwali-Balipratipada. Pre-open starts Wed 11 Nov at 09:00 IST.',
     );
     await expect(page.getByTestId('countdown')).toHaveText(/^Pre-open starts in 22:59:\d\d$/);
   });

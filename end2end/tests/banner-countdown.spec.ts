@@ -34,7 +34,7 @@ test('the countdown ticks and the phase turns LIVE at 09:15 IST', async ({ page,
   await expect(countdown).not.toHaveText(first!);
 
   await expect(banner).toHaveAttribute('data-phase', 'LIVE');
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
   await expect(countdown).toHaveText(/^Market closes in 6:1[45]:\d\d$/);
   await expect(page.getByTestId('exchange-clock')).toHaveText(/^09:1[56]:\d\d IST$/);
 

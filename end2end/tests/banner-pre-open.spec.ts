@@ -9,8 +9,8 @@ test('pre-open turns into the auction freeze at 09:07 IST without a reload', asy
   await waitForHydration(page);
   const banner = page.getByTestId('status-banner');
   await expect(banner).toHaveAttribute('data-phase', 'PRE_OPEN');
-  await expect(page.getByTestId('banner-title')).toHaveText('Pre-open');
+  await expect(page.getByTestId('banner-title')).toHaveText('Pre-Open Session');
   await expect(banner).toHaveAttribute('data-phase', 'AUCTION_FREEZE', { timeout: 10_000 });
-  await expect(page.getByTestId('banner-title')).toHaveText('Auction freeze');
+  await expect(page.getByTestId('banner-title')).toHaveText('Auction Freeze');
   await expect(banner).toHaveAttribute('role', 'status');
 });

@@ -11,7 +11,7 @@ test.describe('during the auction freeze', () => {
     await page.goto(server.url);
     const banner = page.getByTestId('status-banner');
     await expect(banner).toHaveAttribute('data-phase', 'AUCTION_FREEZE');
-    await expect(page.getByTestId('banner-title')).toHaveText('Auction freeze');
+    await expect(page.getByTestId('banner-title')).toHaveText('Auction Freeze');
     await expect(page.getByTestId('banner-description')).toContainText('Trading starts at 09:15 IST');
     await expect(page.getByTestId('countdown')).toHaveText(/^Trading starts in 0[45]:\d\d$/);
     await expect(banner).toHaveAttribute('role', 'status');
@@ -29,7 +29,7 @@ test.describe('on a weekend', () => {
   test('the banner says closed for the weekend and when pre-open starts', async ({ page, server }) => {
     await page.goto(server.url);
     await expect(page.getByTestId('status-banner')).toHaveAttribute('data-phase', 'CLOSED');
-    await expect(page.getByTestId('banner-title')).toHaveText('Closed — Weekend');
+    await expect(page.getByTestId('banner-title')).toHaveText('Market Closed');
     await expect(page.getByTestId('banner-description')).toHaveText(
       'Weekend. Pre-open starts Mon 30 Nov at 09:00 IST.',
     );

@@ -13,7 +13,7 @@ test('a stall in LIVE shows Reconnecting… and recovers without a reload', asyn
   await waitForHydration(page);
   const banner = page.getByTestId('status-banner');
   await expect(banner).toHaveAttribute('data-priority', 'MARKET_SESSION');
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
   // Prices flow on the dashboard.
   const nifty = page.getByTestId('price-row').first();
   await expect(nifty).toHaveAttribute('data-freshness', 'live');
@@ -24,11 +24,11 @@ test('a stall in LIVE shows Reconnecting… and recovers without a reload', asyn
   await expect(banner).toHaveClass(/feed-down/);
   await expect(banner).toHaveAttribute('role', 'alert');
   await expect(page.locator('.status-icon.spinning')).toBeVisible();
-  await expect(page.getByTestId('market-line')).toHaveText(/^Market live — /);
+  await expect(page.getByTestId('market-line')).toHaveText(/^Market Live — /);
   await expect(nifty).toHaveAttribute('data-freshness', 'stale', { timeout: 8_000 });
 
   await setFaults(server, {});
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live', { timeout: 8_000 });
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live', { timeout: 8_000 });
   await expect(banner).not.toHaveClass(/feed-down/);
   await expect(nifty).toHaveAttribute('data-freshness', 'live');
 });

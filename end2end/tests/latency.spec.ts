@@ -12,7 +12,7 @@ test('a logout reaches the banner within a second', async ({ page, server }) => 
   for (let round = 0; round < 10; round += 1) {
     // Kite (and the simulator) allow 10 REST calls a second: a round a second stays well inside.
     const roundStart = Date.now();
-    await expect(title).toHaveText('Market live');
+    await expect(title).toHaveText('Market Live');
     const changed = Date.now();
     const answer = await fetch(`${server.url}/auth/logout`, { method: 'POST' });
     expect(answer.ok).toBe(true);

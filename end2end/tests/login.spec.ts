@@ -21,7 +21,7 @@ test('without a token the banner asks for a login, and one click through Kite fi
   await expect(page.getByTestId('banner-title')).toHaveText('Login required');
   await expect(page.getByTestId('banner-description')).toHaveText(/Kite login required/);
   await expect(banner).toHaveAttribute('role', 'alert');
-  await expect(page.getByTestId('market-line')).toHaveText(/^Market live — /);
+  await expect(page.getByTestId('market-line')).toHaveText(/^Market Live — /);
   const login = page.getByTestId('login-button');
   await expect(login).toHaveText('Log in to Kite');
 
@@ -33,7 +33,7 @@ test('without a token the banner asks for a login, and one click through Kite fi
   await waitForHydration(page);
   await expect(page.getByTestId('login-button')).toHaveCount(0);
   await expect(page.getByTestId('status-banner')).not.toHaveClass(/auth-required/);
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
   await expect(page.getByTestId('status-banner')).toHaveAttribute('role', 'status');
 
   // The token is saved, and never reaches the browser.

@@ -11,7 +11,7 @@ test('with the server stopped the banner is offline but the phase and countdown 
 }) => {
   await page.goto(server.url);
   await waitForHydration(page);
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
   await expect(page.getByTestId('offline-notice')).toHaveCount(0);
 
   server.process.kill('SIGTERM');
@@ -19,7 +19,7 @@ test('with the server stopped the banner is offline but the phase and countdown 
     timeout: 15_000,
   });
   // The market from the browser: still LIVE, still counting down to 15:30.
-  await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+  await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
   const countdown = page.getByTestId('countdown');
   const before = await countdown.textContent();
   await expect(countdown).not.toHaveText(before!, { timeout: 3_000 });

@@ -172,7 +172,7 @@ test('serve --broker kite over TLS: log in through the banner, prices stream', a
       'MARKET_SESSION',
       { timeout: 15_000 },
     );
-    await expect(page.getByTestId('banner-title')).toHaveText(/^Market live/);
+    await expect(page.getByTestId('banner-title')).toHaveText(/^Market Live/);
     const nifty = page.getByTestId('price-row').first();
     await expect(nifty).toHaveAttribute('data-freshness', 'live', { timeout: 15_000 });
     await expect(nifty.getByTestId('last-price')).not.toHaveText('—');

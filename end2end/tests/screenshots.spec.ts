@@ -30,7 +30,7 @@ test('banner states', async ({ page }) => {
     await logIn(live);
     await page.goto(live.url);
     await waitForHydration(page);
-    await expect(page.getByTestId('banner-title')).toHaveText('Market live');
+    await expect(page.getByTestId('banner-title')).toHaveText('Market Live');
     await expect(page.getByTestId('price-row').first()).toHaveAttribute('data-freshness', 'live');
     await expect(page.getByTestId('last-price').first()).not.toHaveText('—');
     await shoot(page, 'live');

@@ -442,15 +442,16 @@ pub fn metrics_text(health: &SystemHealth) -> String {
     );
 
     let feed = Family::<Labels, Gauge>::default();
-    for (candidate, name) in [
-        (FeedState::Connected, "CONNECTED"),
-        (FeedState::Connecting, "CONNECTING"),
-        (FeedState::Stale, "STALE"),
-        (FeedState::Disconnected, "DISCONNECTED"),
-        (FeedState::Error, "ERROR"),
+    for candidate in [
+        FeedState::Connected,
+        FeedState::Connecting,
+        FeedState::Stale,
+        FeedState::Disconnected,
+        FeedState::Error,
     ] {
         let on = i64::from(health.feed.state == candidate);
-        feed.get_or_create(&vec![("state", name)]).set(on);
+        feed.get_or_create(&vec![("state", candidate.label())])
+            .set(on);
     }
     registry.register(
         "feed_state",
@@ -485,14 +486,24 @@ pub fn metrics_text(health: &SystemHealth) -> String {
     }));
     registry.register(
         "feed_last_tick_timestamp_seconds",
-        "When the last frame arrived, Unix seconds (0 when none)",
+        "When the last fresh tick arrived, Unix seconds (0 when none)",
         last_tick,
     );
+    let last_frame = gauge_f64();
+    last_frame.set(health.feed.last_frame_seconds_ago.map_or(0.0, |ago| {
+        health.server_time.timestamp_millis() as f64 / 1000.0 - ago
+    }));
+    registry.register(
+        "feed_last_frame_timestamp_seconds",
+        "When the open connection's last frame (tick or heartbeat) arrived, Unix seconds (0 when none is open)",
+        last_frame,
+    );
     let quality = gauge_f64();
-    quality.set(health.feed.connection_quality);
+    // A 0-1 ratio, as Prometheus expects; the health answer says the same in percent.
+    quality.set(health.feed.connection_quality / 100.0);
     registry.register(
         "feed_connection_quality",
-        "Share of the last 15 minutes of trading time spent connected with fresh data",
+        "Share of the last 15 minutes of trading time spent connected, 0 to 1",
         quality,
     );
 

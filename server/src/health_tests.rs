@@ -172,7 +172,10 @@ async fn the_health_answer_has_the_seed_shape() {
         assert!(json["feed"].get(key).is_some(), "no feed.{key}");
     }
     assert_eq!(json["auth"]["state"], "valid", "lower case, as the seed");
-    assert_eq!(json["feed"]["state"], "CONNECTED");
+    assert_eq!(
+        json["feed"]["state"], "connected",
+        "lower case, as the seed"
+    );
     assert_eq!(json["priority_status"], "MARKET_SESSION");
     assert_eq!(json["broker"], "simulated");
     assert_eq!(json["server_time"], "2026-11-30T04:30:00Z");

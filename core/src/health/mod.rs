@@ -18,11 +18,13 @@ use crate::{AuthHealth, BrokerKind, FeedHealth, MarketPhase, format_countdown};
 pub struct MarketHealth {
     /// The phase now.
     pub phase: MarketPhase,
-    /// A short heading, e.g. "Market live" or "Closed — Holi".
+    /// The specification's heading: "Pre-Open Session", "Auction Freeze", "Market Live" or
+    /// "Market Closed" (the description says why: a weekend, a holiday by name).
     pub title: String,
     /// One or two sentences: what the phase means and what comes next, with its IST time.
     pub description: String,
-    /// An emoji that stands for the phase; always shown next to words, never alone.
+    /// The specification's emoji for the phase: 🟢 LIVE, 🔵 PRE_OPEN and AUCTION_FREEZE,
+    /// 🔴 CLOSED; always shown next to words, never alone.
     pub icon: String,
     /// True in PRE_OPEN, AUCTION_FREEZE and LIVE.
     pub is_trading_hours: bool,
@@ -60,7 +62,7 @@ impl MarketHealth {
     /// let now = Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap();
     /// let market = MarketHealth::at(&Calendar::builtin(), now);
     /// assert_eq!(market.phase, MarketPhase::Closed);
-    /// assert_eq!(market.title, "Closed — Weekend");
+    /// assert_eq!(market.title, "Market Closed");
     /// assert_eq!(market.description, "Weekend. Pre-open starts Mon 30 Nov at 09:00 IST.");
     /// ```
     pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
@@ -76,17 +78,14 @@ impl MarketHealth {
             TradingDay::TimingsNotPublished { name } => (None, Some(name), true),
             TradingDay::Regular | TradingDay::Weekend => (None, None, false),
         };
-        let title = match (phase, session.closed_reason) {
-            (MarketPhase::PreOpen, _) => "Pre-open".to_string(),
-            (MarketPhase::AuctionFreeze, _) => "Auction freeze".to_string(),
-            (MarketPhase::Live, _) => "Market live".to_string(),
-            (MarketPhase::Closed, Some(ClosedReason::Weekend)) => "Closed — Weekend".to_string(),
-            (MarketPhase::Closed, _) => match holiday_name.or(session_name.filter(|_| unpublished))
-            {
-                Some(name) => format!("Closed — {name}"),
-                None => "Market closed".to_string(),
-            },
-        };
+        // The specification's titles; a closed day says why in the description.
+        let title = match phase {
+            MarketPhase::PreOpen => "Pre-Open Session",
+            MarketPhase::AuctionFreeze => "Auction Freeze",
+            MarketPhase::Live => "Market Live",
+            MarketPhase::Closed => "Market Closed",
+        }
+        .to_string();
         let situation = match (phase, session.closed_reason, session_name) {
             (MarketPhase::PreOpen, _, _) => "Order entry for the opening call auction.".to_string(),
             (MarketPhase::AuctionFreeze, _, _) => {
@@ -95,10 +94,14 @@ impl MarketHealth {
             (MarketPhase::Live, _, Some(name)) => format!("{name}."),
             (MarketPhase::Live, _, None) => "Continuous trading.".to_string(),
             (_, Some(ClosedReason::Weekend), _) => "Weekend.".to_string(),
-            (_, Some(ClosedReason::Holiday), _) => "Trading holiday.".to_string(),
-            (_, Some(ClosedReason::TimingsNotPublished), _) => {
-                "Session timings are not published yet.".to_string()
-            }
+            (_, Some(ClosedReason::Holiday), _) => match holiday_name {
+                Some(name) => format!("Trading holiday: {name}."),
+                None => "Trading holiday.".to_string(),
+            },
+            (_, Some(ClosedReason::TimingsNotPublished), name) => format!(
+                "{}: session timings are not published yet.",
+                name.unwrap_or("Special session")
+            ),
             (_, Some(ClosedReason::BeforeOpen), Some(name)) => format!("{name} later today."),
             (_, Some(ClosedReason::BeforeOpen), None) => "Before the pre-open.".to_string(),
             (_, Some(ClosedReason::BetweenSessions), _) => "Between sessions.".to_string(),
@@ -197,10 +200,9 @@ pub fn in_ist(at: DateTime<Utc>) -> DateTime<FixedOffset> {
 
 fn icon(phase: MarketPhase) -> &'static str {
     match phase {
-        MarketPhase::PreOpen => "🔔",
-        MarketPhase::AuctionFreeze => "⏳",
-        MarketPhase::Live => "📈",
-        MarketPhase::Closed => "🌙",
+        MarketPhase::PreOpen | MarketPhase::AuctionFreeze => "🔵",
+        MarketPhase::Live => "🟢",
+        MarketPhase::Closed => "🔴",
     }
 }
 

@@ -19,9 +19,9 @@ fn live_market_object_has_the_seed_fields_and_values() {
         json,
         serde_json::json!({
             "phase": "LIVE",
-            "title": "Market live",
+            "title": "Market Live",
             "description": "Continuous trading. Market closes at 15:30 IST.",
-            "icon": "📈",
+            "icon": "🟢",
             "is_trading_hours": true,
             "seconds_to_next_phase": 5400,
             "next_phase": "CLOSED",
@@ -42,36 +42,36 @@ fn every_phase_has_its_own_title_icon_and_trading_flag() {
         (
             utc(2026, 11, 30, 3, 31, 0),
             "PRE_OPEN",
-            "Pre-open",
-            "🔔",
+            "Pre-Open Session",
+            "🔵",
             true,
         ),
         (
             utc(2026, 11, 30, 3, 40, 0),
             "AUCTION_FREEZE",
-            "Auction freeze",
-            "⏳",
+            "Auction Freeze",
+            "🔵",
             true,
         ),
         (
             utc(2026, 11, 30, 4, 0, 0),
             "LIVE",
-            "Market live",
-            "📈",
+            "Market Live",
+            "🟢",
             true,
         ),
         (
             utc(2026, 11, 30, 1, 0, 0),
             "CLOSED",
-            "Market closed",
-            "🌙",
+            "Market Closed",
+            "🔴",
             false,
         ),
         (
             utc(2026, 11, 29, 4, 0, 0),
             "CLOSED",
-            "Closed — Weekend",
-            "🌙",
+            "Market Closed",
+            "🔴",
             false,
         ),
     ];
@@ -99,14 +99,14 @@ fn description_names_the_day_when_the_change_is_not_today() {
 }
 
 #[test]
-fn holiday_carries_its_name_in_the_title() {
+fn holiday_carries_its_name_in_the_description() {
     // Tuesday 2026-11-10, noon IST.
     let market = market_at(utc(2026, 11, 10, 6, 30, 0));
-    assert_eq!(market.title, "Closed — Diwali-Balipratipada");
+    assert_eq!(market.title, "Market Closed");
     assert_eq!(market.holiday_name.as_deref(), Some("Diwali-Balipratipada"));
     assert_eq!(
         market.description,
-        "Trading holiday. Pre-open starts Wed 11 Nov at 09:00 IST."
+        "Trading holiday: Diwali-Balipratipada. Pre-open starts Wed 11 Nov at 09:00 IST."
     );
 }
 
@@ -114,13 +114,13 @@ fn holiday_carries_its_name_in_the_title() {
 fn muhurat_session_is_named_before_during_and_after() {
     // 2024-11-01: 10:00, 18:30 and 19:30 IST.
     let before = market_at(utc(2024, 11, 1, 4, 30, 0));
-    assert_eq!(before.title, "Market closed");
+    assert_eq!(before.title, "Market Closed");
     assert_eq!(
         before.description,
         "Diwali Laxmi Pujan: Muhurat trading later today. Pre-open starts at 17:45 IST."
     );
     let during = market_at(utc(2024, 11, 1, 13, 0, 0));
-    assert_eq!(during.title, "Market live");
+    assert_eq!(during.title, "Market Live");
     assert_eq!(
         during.session_name.as_deref(),
         Some("Diwali Laxmi Pujan: Muhurat trading")
@@ -141,12 +141,10 @@ fn unpublished_session_is_closed_with_a_note() {
     // Sunday 2026-11-08, 18:00 IST.
     let market = market_at(utc(2026, 11, 8, 12, 30, 0));
     assert_eq!(market.phase, MarketPhase::Closed);
-    assert_eq!(market.title, "Closed — Diwali Laxmi Pujan: Muhurat trading");
-    assert!(
-        market
-            .description
-            .starts_with("Session timings are not published yet.")
-    );
+    assert_eq!(market.title, "Market Closed");
+    assert!(market.description.starts_with(
+        "Diwali Laxmi Pujan: Muhurat trading: session timings are not published yet."
+    ));
     let note = market.note.expect("a note");
     assert!(note.contains("NSE has not published the timings"), "{note}");
 }
@@ -187,7 +185,7 @@ fn snapshot_rebuilds_the_servers_calendar_from_its_overrides() {
     snapshot.calendar_overrides = Some(overrides.into());
     let calendar = snapshot.calendar();
     assert_eq!(
-        MarketHealth::at(&calendar, snapshot.server_time).title,
-        "Closed — Snap closure"
+        MarketHealth::at(&calendar, snapshot.server_time).description,
+        "Trading holiday: Snap closure. Pre-open starts Tue 1 Dec at 09:00 IST."
     );
 }

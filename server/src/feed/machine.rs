@@ -1,7 +1,9 @@
 //! The feed state machine, without I/O: [`FeedMachine::handle`] takes an event and the current
 //! monotonic instant, changes the state and returns what the shell must do.
 //!
-//! CONNECTED: open, frames arriving. STALE: open but silent past the threshold; being replaced.
+//! CONNECTED: open, frames arriving — and in LIVE, fresh ticks. STALE: open but silent past the
+//! threshold (no frame at all; or in LIVE no fresh tick, heartbeats notwithstanding); being
+//! replaced.
 //! CONNECTING: an attempt is under way. DISCONNECTED: closed on purpose (outside trading hours,
 //! no token) or waiting to retry. ERROR: `max_reconnects` failures in a row; still retrying at the
 //! longest backoff.
@@ -14,7 +16,8 @@ use tokio::time::Instant;
 /// The watchdog's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeedSettings {
-    /// Silence after which an open connection is dead (`FEED_STALE_THRESHOLD`).
+    /// Silence after which an open connection is dead (`FEED_STALE_THRESHOLD`): no frame at
+    /// all, or in LIVE no fresh tick of a subscribed instrument.
     pub stale_threshold: Duration,
     /// The first backoff step (`FEED_RECONNECT_DELAY`); each failure doubles it.
     pub reconnect_delay: Duration,
@@ -52,16 +55,20 @@ pub fn jittered(ceiling: Duration, unit: f64) -> Duration {
 /// What happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FeedEvent {
-    /// Trading hours (with the pre-open lead) began or ended.
-    MarketWindow { open: bool },
+    /// Trading hours (with the pre-open lead) began or ended (`open`), or continuous trading
+    /// did (`live`: the phase is LIVE, when subscribed instruments tick every second or so).
+    MarketWindow { open: bool, live: bool },
     /// The ticker's token changed: its generation, or none.
     Credentials { generation: Option<u64> },
     /// The connection opened and the subscriptions were sent.
     Connected,
     /// The attempt failed; `auth` when the ticker refused the token (403).
     ConnectFailed { auth: bool, reason: String },
-    /// A frame arrived: ticks or a heartbeat.
+    /// A frame arrived that proves the socket lives but carries no fresh market data: a
+    /// heartbeat, a text message, or the snapshot ticks Kite sends after a subscription.
     Frame,
+    /// A frame with at least one fresh tick of a subscribed instrument.
+    Ticks,
     /// The connection closed or broke.
     Closed { reason: String },
     /// Time passed: check the stale deadline and the retry time.
@@ -105,10 +112,12 @@ enum Link {
     Connecting {
         since: Instant,
     },
-    /// `fed` once the first frame arrived: only then is the feed CONNECTED.
+    /// `fed` once the first frame arrived, `ticked` once the first fresh tick did: only then is
+    /// the feed CONNECTED (in LIVE the tick is needed, elsewhere a frame suffices).
     Open {
         since: Instant,
         fed: bool,
+        ticked: bool,
     },
 }
 
@@ -119,6 +128,10 @@ pub struct FeedMachine {
     state: FeedState,
     link: Link,
     window_open: bool,
+    /// The phase is LIVE: heartbeats alone no longer prove the feed healthy.
+    live: bool,
+    /// When `live` last became true.
+    live_since: Option<Instant>,
     generation: Option<u64>,
     /// The token the ticker refused: no attempt with it again.
     refused_generation: Option<u64>,
@@ -128,7 +141,10 @@ pub struct FeedMachine {
     failures_total: u64,
     retry_at: Option<Instant>,
     backoff: Option<Duration>,
+    /// The last frame of any kind on the open link.
     last_frame_at: Option<Instant>,
+    /// The last fresh tick, on this link or an earlier one.
+    last_tick_at: Option<Instant>,
     connections: u32,
     reason: String,
 }
@@ -141,6 +157,8 @@ impl FeedMachine {
             state: FeedState::Disconnected,
             link: Link::Idle,
             window_open: false,
+            live: false,
+            live_since: None,
             generation: None,
             refused_generation: None,
             link_generation: None,
@@ -149,6 +167,7 @@ impl FeedMachine {
             retry_at: None,
             backoff: None,
             last_frame_at: None,
+            last_tick_at: None,
             connections: 0,
             reason: "outside trading hours".into(),
         }
@@ -181,8 +200,17 @@ impl FeedMachine {
         &self.reason
     }
 
+    /// The last frame of the open link; `None` while no link is open.
     pub fn last_frame_at(&self) -> Option<Instant> {
-        self.last_frame_at
+        match self.link {
+            Link::Open { .. } => self.last_frame_at,
+            _ => None,
+        }
+    }
+
+    /// The last fresh tick, kept across reconnects.
+    pub fn last_tick_at(&self) -> Option<Instant> {
+        self.last_tick_at
     }
 
     /// When the next attempt is due, and the backoff step that led to it.
@@ -217,13 +245,37 @@ impl FeedMachine {
     /// The next instant at which [`FeedEvent::Tick`] must be delivered: the stale deadline of an
     /// open connection or the retry time.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let stale = match self.link {
+        let silent = match self.link {
             Link::Open { since, .. } => {
-                Some(self.last_frame_at.unwrap_or(since).max(since) + self.settings.stale_threshold)
+                Some(self.frame_base(since) + self.settings.stale_threshold)
             }
             _ => None,
         };
-        [stale, self.retry_at].into_iter().flatten().min()
+        let tickless = match self.link {
+            Link::Open { since, .. } if self.live => {
+                Some(self.tick_base(since) + self.settings.stale_threshold)
+            }
+            _ => None,
+        };
+        [silent, tickless, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Since when the open link (opened at `since`) has sent no frame.
+    fn frame_base(&self, since: Instant) -> Instant {
+        self.last_frame_at.unwrap_or(since).max(since)
+    }
+
+    /// Since when, in LIVE, the open link (opened at `since`) has brought no fresh tick: the
+    /// last tick, the opening or the start of LIVE, whichever is latest.
+    fn tick_base(&self, since: Instant) -> Instant {
+        [Some(since), self.live_since, self.last_tick_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(since)
     }
 
     /// Applies `event` at `now`; `jitter` is a uniform draw in [0, 1] for a backoff step.
@@ -243,7 +295,11 @@ impl FeedMachine {
 
     fn apply(&mut self, event: FeedEvent, now: Instant, jitter: f64) -> Vec<FeedAction> {
         match event {
-            FeedEvent::MarketWindow { open } => {
+            FeedEvent::MarketWindow { open, live } => {
+                if live && !self.live {
+                    self.live_since = Some(now);
+                }
+                self.live = live;
                 self.window_open = open;
                 self.reconsider(
                     now,
@@ -292,6 +348,7 @@ impl FeedMachine {
                 self.link = Link::Open {
                     since: now,
                     fed: false,
+                    ticked: false,
                 };
                 self.last_frame_at = None;
                 self.connections = self.connections.saturating_add(1);
@@ -326,23 +383,45 @@ impl FeedMachine {
                 Vec::new()
             }
             FeedEvent::Frame => {
-                if let Link::Open { since, fed } = self.link {
+                if let Link::Open { since, fed, ticked } = self.link {
                     self.last_frame_at = Some(now);
-                    if !fed {
-                        self.link = Link::Open { since, fed: true };
-                        self.state = FeedState::Connected;
-                        self.reason = "connected, data flowing".into();
-                    }
-                    // The failures in a row end once a link has lived a stale threshold: one
-                    // that opens, sends and drops again keeps backing off.
-                    if now.duration_since(since) >= self.settings.stale_threshold {
-                        self.failures = 0;
+                    self.link = Link::Open {
+                        since,
+                        fed: true,
+                        ticked,
+                    };
+                    if !self.live {
+                        if !fed || self.state != FeedState::Connected {
+                            self.state = FeedState::Connected;
+                            self.reason = "connected, data flowing".into();
+                        }
+                        self.forgive_failures(now, since);
+                    } else if !fed && !ticked && self.state == FeedState::Connecting {
+                        self.reason =
+                            "connected, heartbeats arrive: waiting for the first tick".into();
                     }
                 }
                 Vec::new()
             }
+            FeedEvent::Ticks => {
+                if let Link::Open { since, .. } = self.link {
+                    self.last_frame_at = Some(now);
+                    self.last_tick_at = Some(now);
+                    self.link = Link::Open {
+                        since,
+                        fed: true,
+                        ticked: true,
+                    };
+                    if self.state != FeedState::Connected {
+                        self.state = FeedState::Connected;
+                        self.reason = "connected, ticks flowing".into();
+                    }
+                    self.forgive_failures(now, since);
+                }
+                Vec::new()
+            }
             FeedEvent::Closed { reason } => {
-                let Link::Open { since, fed } = self.link else {
+                let Link::Open { since, fed, ticked } = self.link else {
                     return Vec::new();
                 };
                 self.link = Link::Idle;
@@ -350,7 +429,9 @@ impl FeedMachine {
                 if !self.wants_connection() {
                     return self.reconsider(now, "closed");
                 }
-                if !fed || now.duration_since(since) < self.settings.stale_threshold {
+                // In LIVE only fresh ticks prove a link worked; elsewhere any frame does.
+                let proved = if self.live { ticked } else { fed };
+                if !proved || now.duration_since(since) < self.settings.stale_threshold {
                     // Closed soon after it opened: a failure, so a flapping link backs off.
                     self.fail(
                         now,
@@ -388,11 +469,12 @@ impl FeedMachine {
         }
     }
 
-    /// Deadlines: a silent open connection, a due retry.
+    /// Deadlines: a silent open connection, one without ticks in LIVE, a due retry.
     fn on_time(&mut self, now: Instant, jitter: f64) -> Vec<FeedAction> {
-        if let Link::Open { since, fed } = self.link {
-            let last = self.last_frame_at.unwrap_or(since).max(since);
-            if now >= last + self.settings.stale_threshold && !fed {
+        if let Link::Open { since, fed, ticked } = self.link {
+            let threshold = self.settings.stale_threshold;
+            let last = self.frame_base(since);
+            if now >= last + threshold && !fed {
                 // Opened and never sent a frame: a failed attempt, with its backoff.
                 self.link = Link::Idle;
                 self.link_generation = None;
@@ -404,7 +486,7 @@ impl FeedMachine {
                 );
                 return vec![FeedAction::Disconnect];
             }
-            if now >= last + self.settings.stale_threshold {
+            if now >= last + threshold {
                 self.state = FeedState::Stale;
                 self.reason = format!(
                     "no frame for {:.3} s: replacing the connection",
@@ -414,6 +496,33 @@ impl FeedMachine {
                 self.link_generation = None;
                 let mut actions = vec![FeedAction::Disconnect];
                 actions.extend(self.start_attempt(now));
+                return actions;
+            }
+            let tick_base = self.tick_base(since);
+            if self.live && now >= tick_base + threshold {
+                // Heartbeats, but no subscribed instrument ticks in continuous trading: the
+                // socket lives and the data does not flow.
+                let quiet = now.duration_since(self.last_tick_at.unwrap_or(tick_base));
+                self.link = Link::Idle;
+                self.link_generation = None;
+                let mut actions = vec![FeedAction::Disconnect];
+                let why = format!(
+                    "no tick for {:.3} s in LIVE (heartbeats only)",
+                    quiet.as_secs_f64()
+                );
+                if ticked {
+                    // It ticked before: replace it at once.
+                    self.state = FeedState::Stale;
+                    self.reason = format!("{why}: replacing the connection");
+                    actions.extend(self.start_attempt(now));
+                } else {
+                    // A link that never ticked: the replacement waits a backoff step, so a
+                    // market with nothing trading is not a reconnect storm.
+                    self.fail(now, jitter, &why);
+                    if self.state != FeedState::Error {
+                        self.state = FeedState::Stale;
+                    }
+                }
                 return actions;
             }
         }
@@ -492,6 +601,14 @@ impl FeedMachine {
         self.link = Link::Connecting { since: now };
         self.link_generation = Some(generation);
         vec![FeedAction::Connect { generation }]
+    }
+
+    /// The failures in a row end once a link has lived a stale threshold while proving itself:
+    /// one that opens, sends and drops again keeps backing off.
+    fn forgive_failures(&mut self, now: Instant, since: Instant) {
+        if now.duration_since(since) >= self.settings.stale_threshold {
+            self.failures = 0;
+        }
     }
 
     fn fail(&mut self, now: Instant, jitter: f64, reason: &str) {

@@ -10,7 +10,14 @@ fn settings() -> FeedSettings {
 fn wanting() -> (FeedMachine, Instant) {
     let now = Instant::now();
     let mut machine = FeedMachine::new(settings());
-    machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+    machine.handle(
+        FeedEvent::MarketWindow {
+            open: true,
+            live: false,
+        },
+        now,
+        MAX,
+    );
     (machine, now)
 }
 
@@ -297,7 +304,14 @@ fn a_403_reports_the_token_and_makes_one_attempt_per_token_change() {
     for later in 1..100 {
         let at = now + Duration::from_secs(later * 60);
         assert!(machine.handle(FeedEvent::Tick, at, MAX).actions.is_empty());
-        let window = machine.handle(FeedEvent::MarketWindow { open: true }, at, MAX);
+        let window = machine.handle(
+            FeedEvent::MarketWindow {
+                open: true,
+                live: false,
+            },
+            at,
+            MAX,
+        );
         assert!(window.actions.is_empty());
     }
     // The auth machine withdraws the token, then a login brings a new one.
@@ -371,7 +385,14 @@ fn a_withdrawn_token_keeps_an_open_stream_but_never_reconnects_with_it() {
 #[test]
 fn the_close_of_trading_hours_disconnects_on_purpose() {
     let (mut machine, now) = connected();
-    let step = machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    let step = machine.handle(
+        FeedEvent::MarketWindow {
+            open: false,
+            live: false,
+        },
+        now,
+        MAX,
+    );
     assert_eq!(step.actions, [FeedAction::Disconnect]);
     assert_eq!(machine.state(), FeedState::Disconnected);
     assert_eq!(step.transition.unwrap().reason, "outside trading hours");
@@ -428,7 +449,14 @@ fn a_requested_reconnect_replaces_the_link_and_skips_the_backoff() {
     assert_eq!(step.actions, [FeedAction::Connect { generation: 1 }]);
     assert_eq!(machine.failures_total(), 1);
     // Outside trading hours a request does nothing.
-    machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    machine.handle(
+        FeedEvent::MarketWindow {
+            open: false,
+            live: false,
+        },
+        now,
+        MAX,
+    );
     assert!(
         machine
             .handle(FeedEvent::ReconnectRequested, now, MAX)
@@ -443,14 +471,28 @@ fn an_open_socket_outlives_its_token_across_market_window_events() {
     machine.handle(FeedEvent::Credentials { generation: None }, now, MAX);
     // The shell reports the market window on every turn of its loop.
     for _ in 0..3 {
-        let step = machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+        let step = machine.handle(
+            FeedEvent::MarketWindow {
+                open: true,
+                live: false,
+            },
+            now,
+            MAX,
+        );
         assert!(step.actions.is_empty(), "{:?}", step.actions);
     }
     assert_eq!(machine.state(), FeedState::Connected);
     machine.handle(FeedEvent::Frame, now, MAX);
     assert_eq!(machine.state(), FeedState::Connected);
     // Trading hours end: now it goes.
-    let step = machine.handle(FeedEvent::MarketWindow { open: false }, now, MAX);
+    let step = machine.handle(
+        FeedEvent::MarketWindow {
+            open: false,
+            live: false,
+        },
+        now,
+        MAX,
+    );
     assert_eq!(step.actions, [FeedAction::Disconnect]);
     assert_eq!(machine.state(), FeedState::Disconnected);
 }
@@ -525,6 +567,13 @@ fn a_logout_closes_the_open_socket_that_a_dying_token_would_keep() {
     let step = machine.handle(FeedEvent::LoggedOut, now, MAX);
     assert_eq!(step.actions, [FeedAction::Disconnect]);
     assert_eq!(machine.state(), FeedState::Disconnected);
-    let step = machine.handle(FeedEvent::MarketWindow { open: true }, now, MAX);
+    let step = machine.handle(
+        FeedEvent::MarketWindow {
+            open: true,
+            live: false,
+        },
+        now,
+        MAX,
+    );
     assert!(step.actions.is_empty(), "no token: nothing reopens");
 }

@@ -61,6 +61,12 @@ struct Status {
     /// (trading hours, healthy) as last given to the quality meter.
     last_observed: Option<(bool, bool)>,
     last_tick: HashMap<u32, Instant>,
+    /// Per subscribed instrument, the snapshot ticks still due on the open connection: Kite
+    /// answers each `subscribe` and each `mode` message with the instrument's last known tick,
+    /// which is not fresh market data.
+    owed_snapshots: HashMap<u32, u32>,
+    /// The IST trading day on which `Market feed is now LIVE` was logged.
+    live_announced_on: Option<chrono::NaiveDate>,
 }
 
 /// The feed watchdog; shared as `Arc<FeedService>`.
@@ -97,6 +103,8 @@ impl FeedService {
                 quality: QualityMeter::default(),
                 last_observed: None,
                 last_tick: HashMap::new(),
+                owed_snapshots: HashMap::new(),
+                live_announced_on: None,
             }),
             relay: broadcast::channel(RELAY_BACKLOG).0,
             changes: watch::channel(0).0,
@@ -112,7 +120,7 @@ impl FeedService {
     /// Why it would not reconnect (outside trading hours, no usable token, a token the ticker
     /// refused): nothing is done then.
     pub fn request_reconnect(&self) -> Result<(), &'static str> {
-        let window_open = self.market_window().0;
+        let window_open = self.market_window().open;
         if let Some(why) = self.lock().machine.why_not_connecting(window_open) {
             return Err(why);
         }
@@ -159,8 +167,9 @@ impl FeedService {
         let retry = machine.retry();
         FeedHealth {
             is_healthy: machine.is_healthy(),
-            last_tick_seconds_ago: machine.last_frame_at().map(seconds_ago),
-            connection_quality: status.quality.quality(now),
+            last_tick_seconds_ago: machine.last_tick_at().map(seconds_ago),
+            last_frame_seconds_ago: machine.last_frame_at().map(seconds_ago),
+            connection_quality: marketwarden_core::percentage(status.quality.quality(now)),
             reconnect_attempt: machine.failures(),
             next_retry_at: retry.map(|(at, _)| self.wall_time_of(at, now)),
             backoff_seconds: retry.map(|(_, wait)| wait.as_secs_f64()),
@@ -213,8 +222,15 @@ impl FeedService {
         self.step(FeedEvent::Credentials { generation }, &mut jitter);
         loop {
             let now = Instant::now();
-            let (window_open, window_change) = self.market_window();
-            let actions = self.step(FeedEvent::MarketWindow { open: window_open }, &mut jitter);
+            let window = self.market_window();
+            let window_change = window.next_change;
+            let actions = self.step(
+                FeedEvent::MarketWindow {
+                    open: window.open,
+                    live: window.live,
+                },
+                &mut jitter,
+            );
             self.carry_out(actions, &current, &mut link, &mut attempt, &on_rejected);
             let machine_deadline = self.lock().machine.next_deadline();
             let window_deadline = window_change.map(|at| self.instant_of(at, now));
@@ -242,6 +258,7 @@ impl FeedService {
                     match result {
                         Ok(opened) => {
                             link = Some(opened);
+                            self.expect_snapshots();
                             FeedEvent::Connected
                         }
                         Err(error) => FeedEvent::ConnectFailed {
@@ -252,8 +269,11 @@ impl FeedService {
                 }
                 event = next_from(&mut link) => match event {
                     TickerEvent::Ticks(ticks) => {
-                        self.relay_ticks(&ticks);
-                        FeedEvent::Frame
+                        if self.relay_ticks(&ticks) {
+                            FeedEvent::Ticks
+                        } else {
+                            FeedEvent::Frame
+                        }
                     }
                     TickerEvent::Closed { code } => {
                         link = None;
@@ -288,9 +308,19 @@ impl FeedService {
     /// Feeds one event to the machine; logs a change of state and records the quality.
     fn step(&self, event: FeedEvent, jitter: &mut JitterSource) -> Vec<FeedAction> {
         let now = Instant::now();
-        let trading = self.market_window().0;
+        let window = self.market_window();
+        let trading = window.open;
+        let fresh_ticks = event == FeedEvent::Ticks;
         let mut status = self.lock();
         let step = status.machine.handle(event, now, jitter());
+        let today = marketwarden_core::ist_wall_clock(self.clock.now()).date();
+        let announce = fresh_ticks
+            && window.live
+            && status.machine.is_healthy()
+            && status.live_announced_on != Some(today);
+        if announce {
+            status.live_announced_on = Some(today);
+        }
         let observed = (trading, status.machine.is_healthy());
         if status.last_observed != Some(observed) {
             status.last_observed = Some(observed);
@@ -301,6 +331,9 @@ impl FeedService {
             self.changes.send_modify(|count| *count += 1);
         }
         log_transition(step.transition.as_ref());
+        if announce {
+            tracing::info!("Market feed is now LIVE");
+        }
         step.actions
     }
 
@@ -367,16 +400,39 @@ impl FeedService {
         })
     }
 
-    fn relay_ticks(&self, ticks: &[Tick]) {
+    /// The snapshots due on a new connection: one per instrument for the `subscribe` and one for
+    /// its `mode` message (see [`FeedService::open`]).
+    fn expect_snapshots(&self) {
+        let mut status = self.lock();
+        status.owed_snapshots = self
+            .config
+            .instruments
+            .iter()
+            .map(|instrument| (instrument.token, 2))
+            .collect();
+    }
+
+    /// Relays a frame of ticks to the browsers; true when it holds a fresh tick of a subscribed
+    /// instrument (a snapshot after a subscription is not one).
+    fn relay_ticks(&self, ticks: &[Tick]) -> bool {
         let now = Instant::now();
+        let mut fresh = false;
         {
             let mut status = self.lock();
             for tick in ticks {
+                let Some(owed) = status.owed_snapshots.get_mut(&tick.instrument_token) else {
+                    continue;
+                };
+                if *owed > 0 {
+                    *owed -= 1;
+                    continue;
+                }
+                fresh = true;
                 status.last_tick.insert(tick.instrument_token, now);
             }
         }
         if self.relay.receiver_count() == 0 {
-            return;
+            return fresh;
         }
         let names: HashMap<u32, &str> = self
             .config
@@ -387,10 +443,11 @@ impl FeedService {
         let frame = relay::ticks_json(ticks, &names);
         // No receiver, or all lagging: neither slows the feed.
         let _ = self.relay.send(frame.into());
+        fresh
     }
 
     /// Whether the feed is wanted now, and when that changes.
-    fn market_window(&self) -> (bool, Option<DateTime<Utc>>) {
+    fn market_window(&self) -> window::MarketWindow {
         let lead = TimeDelta::from_std(self.config.pre_open_lead).unwrap_or(TimeDelta::zero());
         window::market_window(&self.calendar.current().calendar, self.clock.now(), lead)
     }
@@ -446,13 +503,7 @@ fn log_transition(transition: Option<&FeedTransition>) {
 
 /// `CONNECTED`, `CONNECTING`, `STALE`, `DISCONNECTED`, `ERROR`.
 pub fn state_label(state: FeedState) -> &'static str {
-    match state {
-        FeedState::Connected => "CONNECTED",
-        FeedState::Connecting => "CONNECTING",
-        FeedState::Stale => "STALE",
-        FeedState::Disconnected => "DISCONNECTED",
-        FeedState::Error => "ERROR",
-    }
+    state.label()
 }
 
 /// Logs a ticker text frame. An order update carries the trader's orders (and Kite's postback

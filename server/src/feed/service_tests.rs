@@ -13,6 +13,8 @@ use crate::kite::packet::Mode;
 /// One scripted connection attempt.
 enum Plan {
     Open,
+    /// Opens, then sends heartbeats and the snapshots but never a fresh tick.
+    OpenWithoutTicks,
     Fail(TickerConnectError),
 }
 
@@ -70,10 +72,18 @@ impl TickerConnector for ScriptedConnector {
         let plan = self.plans.lock().unwrap().pop_front().unwrap_or(Plan::Open);
         let result = match plan {
             Plan::Fail(error) => Err(error),
-            Plan::Open => {
+            Plan::Open | Plan::OpenWithoutTicks => {
+                let ticks = matches!(plan, Plan::Open);
                 let (sender, events) = mpsc::unbounded_channel();
-                // Kite sends a heartbeat within a second of opening; the fake sends it at once.
+                // Like Kite in LIVE, at once: a heartbeat, the snapshots answering the subscribe
+                // and the mode messages (not fresh), then a fresh tick of NIFTY 50.
                 let _ = sender.send(TickerEvent::Heartbeat);
+                for _ in 0..2 {
+                    let _ = sender.send(snapshots());
+                }
+                if ticks {
+                    let _ = sender.send(fresh_tick());
+                }
                 let sent = Arc::new(Mutex::new(Vec::new()));
                 self.opened.lock().unwrap().push_back(LinkHandle {
                     events: sender,
@@ -140,6 +150,21 @@ fn credentials(generation: u64) -> TickerCredentials {
 /// 2026-11-30 (Monday) at `h:m` IST.
 fn ist(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - TimeDelta::minutes(330)
+}
+
+/// The last known tick of every subscribed instrument, as Kite answers a subscription.
+fn snapshots() -> TickerEvent {
+    TickerEvent::Ticks(
+        instruments()
+            .iter()
+            .map(|instrument| Tick::ltp(instrument.token, 100))
+            .collect(),
+    )
+}
+
+/// A fresh tick of NIFTY 50.
+fn fresh_tick() -> TickerEvent {
+    TickerEvent::Ticks(vec![Tick::ltp(256_265, 2_400_000)])
 }
 
 fn instruments() -> Vec<Instrument> {
@@ -221,7 +246,7 @@ async fn a_silent_connection_is_stale_at_the_threshold_and_replaced() {
     let link = harness.link();
     for _ in 0..3 {
         advance(Duration::from_secs(1)).await;
-        link.events.send(TickerEvent::Heartbeat).unwrap();
+        link.events.send(fresh_tick()).unwrap();
         settle().await;
     }
     // The last frame came at 3 s: stale at 13 s, not a millisecond before.
@@ -264,7 +289,7 @@ async fn failures_back_off_5_10_20_40_60_then_error_and_recover() {
     let link = harness.link();
     for _ in 0..2 {
         advance(Duration::from_secs(5)).await;
-        link.events.send(TickerEvent::Heartbeat).unwrap();
+        link.events.send(fresh_tick()).unwrap();
     }
     advance(Duration::from_millis(1)).await;
     assert_eq!(harness.state(), FeedState::Connected);
@@ -331,7 +356,7 @@ async fn the_close_disconnects_on_purpose_without_alarm() {
     let harness = start(ist(15, 29), vec![], true).await;
     let link = harness.link();
     for _ in 0..60 {
-        link.events.send(TickerEvent::Heartbeat).unwrap();
+        link.events.send(fresh_tick()).unwrap();
         advance(Duration::from_secs(1)).await;
     }
     let health = harness.feed.health();
@@ -363,18 +388,22 @@ async fn a_drop_reconnects_at_once_and_ticks_reach_browsers_and_ages() {
     settle().await;
     let frame = browser.try_recv().expect("relayed");
     assert!(frame.contains(r#""name":"RELIANCE""#), "{frame}");
-    // Heartbeats keep the socket fresh while RELIANCE stays quiet.
+    // NIFTY 50 keeps the feed fresh while RELIANCE stays quiet.
     for _ in 0..12 {
         advance(Duration::from_secs(1)).await;
-        link.events.send(TickerEvent::Heartbeat).unwrap();
+        link.events.send(fresh_tick()).unwrap();
     }
     settle().await;
     let health = harness.feed.health();
     assert_eq!(health.state, FeedState::Connected);
     assert_eq!(health.last_tick_seconds_ago, Some(0.0));
+    assert_eq!(health.instruments[0].last_tick_seconds_ago, Some(0.0));
     let reliance = &health.instruments[1];
     assert_eq!(reliance.last_tick_seconds_ago, Some(12.0));
-    assert_eq!(health.instruments[0].last_tick_seconds_ago, None);
+    assert_eq!(
+        health.instruments[2].last_tick_seconds_ago, None,
+        "INFY sent only its snapshots"
+    );
     drop(link); // the connection breaks
     settle().await;
     assert_eq!(harness.attempts().len(), 2);
@@ -399,4 +428,109 @@ async fn a_stalled_replacement_gives_up_at_the_connect_timeout() {
     let health = harness.feed.health();
     assert_eq!(health.state, FeedState::Disconnected, "{}", health.reason);
     assert_eq!(health.backoff_seconds, Some(5.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_without_ticks_in_live_are_stale_at_the_threshold_and_replaced() {
+    let harness = start(ist(10, 0), vec![], true).await;
+    assert_eq!(harness.state(), FeedState::Connected);
+    let link = harness.link();
+    // The socket lives (a heartbeat every second), but nothing ticks after the first second.
+    for _ in 0..9 {
+        advance(Duration::from_secs(1)).await;
+        link.events.send(TickerEvent::Heartbeat).unwrap();
+    }
+    settle().await;
+    let health = harness.feed.health();
+    assert_eq!(health.state, FeedState::Connected);
+    assert_eq!(health.last_tick_seconds_ago, Some(9.0));
+    assert_eq!(health.last_frame_seconds_ago, Some(0.0));
+    advance(Duration::from_millis(999)).await;
+    assert_eq!(harness.attempts().len(), 1);
+    advance(Duration::from_millis(1)).await;
+    // The last tick came at 0 s: stale at the 10 s threshold, and replaced at once.
+    let attempts = harness.attempts();
+    assert_eq!(attempts.len(), 2, "replaced");
+    assert_eq!(attempts[1].0, Duration::from_secs(10));
+    assert!(
+        link.events.is_closed(),
+        "the heartbeat-only connection was dropped"
+    );
+    let health = harness.feed.health();
+    assert_eq!(health.state, FeedState::Connected, "the new one ticks");
+    assert_eq!(health.reconnects, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_alone_are_not_fresh_and_the_tick_age_survives_reconnects() {
+    let harness = start(ist(10, 0), vec![], true).await;
+    let _first = harness.link();
+    harness
+        .connector
+        .plans
+        .lock()
+        .unwrap()
+        .push_back(Plan::OpenWithoutTicks);
+    // The first link goes silent after its tick at 0 s: stale at 10 s and replaced by one that
+    // sends heartbeats and snapshots only.
+    advance(Duration::from_secs(10)).await;
+    let second = harness.link();
+    let health = harness.feed.health();
+    assert_eq!(health.state, FeedState::Stale, "{}", health.reason);
+    assert_eq!(
+        health.last_tick_seconds_ago,
+        Some(10.0),
+        "kept across the reconnect"
+    );
+    assert_eq!(
+        health.last_frame_seconds_ago,
+        Some(0.0),
+        "the new socket lives"
+    );
+    for _ in 0..9 {
+        advance(Duration::from_secs(1)).await;
+        second.events.send(TickerEvent::Heartbeat).unwrap();
+        settle().await;
+        assert_eq!(harness.state(), FeedState::Stale, "heartbeats are no ticks");
+    }
+    // Ten seconds without a tick on a link that never ticked: dropped, and the next attempt
+    // waits a backoff step (5 s with this jitter) instead of storming.
+    advance(Duration::from_secs(1)).await;
+    assert!(second.events.is_closed());
+    let health = harness.feed.health();
+    assert_eq!(health.state, FeedState::Stale, "{}", health.reason);
+    assert!(health.reason.contains("no tick for"), "{}", health.reason);
+    assert_eq!(health.backoff_seconds, Some(5.0));
+    advance(Duration::from_secs(5)).await;
+    let times: Vec<u64> = harness
+        .attempts()
+        .iter()
+        .map(|(at, _)| at.as_secs())
+        .collect();
+    assert_eq!(times, [0, 10, 25]);
+    assert_eq!(
+        harness.state(),
+        FeedState::Connected,
+        "the third link ticks"
+    );
+    assert_eq!(harness.feed.health().last_tick_seconds_ago, Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn outside_live_heartbeats_suffice() {
+    // 09:02 IST, pre-open: ticks are sparse; a live socket is a healthy feed.
+    let harness = start(ist(9, 2), vec![Plan::OpenWithoutTicks], true).await;
+    let link = harness.link();
+    for _ in 0..60 {
+        advance(Duration::from_secs(1)).await;
+        link.events.send(TickerEvent::Heartbeat).unwrap();
+    }
+    settle().await;
+    let health = harness.feed.health();
+    assert_eq!(health.state, FeedState::Connected, "{}", health.reason);
+    assert_eq!(
+        health.last_tick_seconds_ago, None,
+        "snapshots are not ticks"
+    );
+    assert_eq!(harness.attempts().len(), 1);
 }

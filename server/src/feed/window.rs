@@ -3,14 +3,21 @@
 //! change, never by polling.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketwarden_core::Calendar;
+use marketwarden_core::{Calendar, MarketPhase};
 
-/// Whether the feed is wanted at `now`, and when that next changes (if the calendar knows).
-pub fn market_window(
-    calendar: &Calendar,
-    now: DateTime<Utc>,
-    lead: TimeDelta,
-) -> (bool, Option<DateTime<Utc>>) {
+/// The feed's view of the market at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketWindow {
+    /// The feed is wanted: trading hours, or the lead before them.
+    pub open: bool,
+    /// The phase is LIVE: subscribed instruments are expected to tick.
+    pub live: bool,
+    /// When either of those next changes, if the calendar knows.
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+/// Whether the feed is wanted at `now`, whether ticks are expected, and when that next changes.
+pub fn market_window(calendar: &Calendar, now: DateTime<Utc>, lead: TimeDelta) -> MarketWindow {
     let here = calendar.session_at(now);
     let ahead = now
         .checked_add_signed(lead)
@@ -25,8 +32,12 @@ pub fn market_window(
             .and_then(|session| session.next_change)
             .and_then(|change| change.at.checked_sub_signed(lead)),
     ];
-    let next = changes.into_iter().flatten().filter(|at| *at > now).min();
-    (open, next)
+    let next_change = changes.into_iter().flatten().filter(|at| *at > now).min();
+    MarketWindow {
+        open,
+        live: here.phase == MarketPhase::Live,
+        next_change,
+    }
 }
 
 #[cfg(test)]
@@ -56,7 +67,22 @@ mod tests {
             ),
         ];
         for (now, open, next) in cases {
-            assert_eq!(market_window(&calendar, now, LEAD), (open, next), "{now}");
+            let window = market_window(&calendar, now, LEAD);
+            assert_eq!((window.open, window.next_change), (open, next), "{now}");
+        }
+    }
+
+    #[test]
+    fn ticks_are_expected_in_live_only() {
+        let calendar = Calendar::builtin();
+        for (now, live) in [
+            (ist(9, 0, 0), false),
+            (ist(9, 14, 59), false),
+            (ist(9, 15, 0), true),
+            (ist(15, 29, 59), true),
+            (ist(15, 30, 0), false),
+        ] {
+            assert_eq!(market_window(&calendar, now, LEAD).live, live, "{now}");
         }
     }
 
@@ -65,14 +91,16 @@ mod tests {
         let calendar = Calendar::builtin();
         // Friday 2026-11-27 after the close: next window Monday 08:55.
         let friday = ist(16, 0, 0) - TimeDelta::days(3);
-        let (open, next) = market_window(&calendar, friday, LEAD);
-        assert!(!open);
+        let window = market_window(&calendar, friday, LEAD);
+        let next = window.next_change;
+        assert!(!window.open);
         assert_eq!(next.map(|at| at > friday), Some(true));
         // Every next change is in the future: the shell never spins.
         let mut at = friday;
         for _ in 0..20 {
-            let (_, next) = market_window(&calendar, at, LEAD);
-            let next = next.expect("the calendar knows");
+            let next = market_window(&calendar, at, LEAD)
+                .next_change
+                .expect("the calendar knows");
             assert!(next > at);
             at = next;
         }

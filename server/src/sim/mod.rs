@@ -89,6 +89,9 @@ pub struct Simulator {
     signer: TokenSigner,
     state: Mutex<SimState>,
     open_connections: AtomicUsize,
+    /// Every instrument's market as last streamed, on any connection: what a subscription is
+    /// answered with, as Kite answers from its cache.
+    last_known: Mutex<std::collections::HashMap<u32, ticker::Instrument>>,
     /// Orders to every open ticker connection.
     commands: tokio::sync::broadcast::Sender<TickerCommand>,
 }
@@ -129,6 +132,7 @@ impl Simulator {
             signer,
             state: Mutex::new(SimState::default()),
             open_connections: AtomicUsize::new(0),
+            last_known: Mutex::new(std::collections::HashMap::new()),
             commands: tokio::sync::broadcast::Sender::new(16),
         })
     }

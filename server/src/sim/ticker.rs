@@ -1,10 +1,12 @@
 //! The simulator's Kite Ticker: the WebSocket at the root URL.
 //!
 //! The handshake checks `api_key` and `access_token` and answers 403 before upgrading when they
-//! are wrong, as Kite does. Once open, the connection streams one binary frame per tick interval
-//! with every subscribed instrument in its mode while the market trades (by the core calendar and
-//! the simulator's clock), and a 1-byte heartbeat otherwise. Injected faults stall it, reduce it
-//! to heartbeats, or drop it.
+//! are wrong, as Kite does. Once open, the connection answers every `subscribe` and `mode`
+//! message with one tick per instrument named, from the last known values — also when the market
+//! is closed, as Kite does. It streams one binary frame per tick interval with every subscribed
+//! instrument in its mode while the market trades (by the core calendar and the simulator's
+//! clock), and a 1-byte heartbeat otherwise. Injected faults stall it, reduce it to heartbeats
+//! (snapshots still answer subscriptions), or drop it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,10 +95,29 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(error) = apply_request(&mut instruments, text.as_str())
+                    let applied = apply_request(&mut instruments, text.as_str(), |token| {
+                        sim.last_known_of(token)
+                    });
+                    if let Some(error) = applied.error
                         && send_text(&mut socket, TextFrame::Error(error)).await.is_err()
                     {
                         return;
+                    }
+                    if !applied.snapshot.is_empty() && !sim.faults().stall {
+                        let timestamp = u32::try_from(sim.clock.now().timestamp()).unwrap_or(0);
+                        let ticks: Vec<Tick> = applied
+                            .snapshot
+                            .iter()
+                            .filter_map(|token| {
+                                instruments
+                                    .get(token)
+                                    .map(|instrument| instrument.snapshot(*token, timestamp))
+                            })
+                            .collect();
+                        let frame = encode_binary_frame(&ticks);
+                        if socket.send(Message::Binary(frame.into())).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Some(Ok(Message::Close(_))) => {
@@ -129,6 +150,7 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
                         .iter_mut()
                         .map(|(token, instrument)| instrument.next_tick(*token, timestamp))
                         .collect();
+                    sim.remember(&instruments);
                     encode_binary_frame(&ticks)
                 };
                 if socket.send(Message::Binary(frame.into())).await.is_err() {
@@ -168,11 +190,27 @@ async fn send_text(socket: &mut WebSocket, frame: TextFrame) -> Result<(), axum:
     socket.send(Message::Text(text.into())).await
 }
 
-/// Applies a client request; returns the error text to send, if any.
-fn apply_request(instruments: &mut HashMap<u32, Instrument>, text: &str) -> Option<String> {
+/// What a client request did: the error text to send, if any, and the instruments whose last
+/// known tick answers it (every instrument a `subscribe` or `mode` names that is subscribed).
+#[derive(Debug, Default, PartialEq)]
+struct Applied {
+    error: Option<String>,
+    snapshot: Vec<u32>,
+}
+
+/// Applies a client request; a new subscription starts from `last_known(token)`.
+fn apply_request(
+    instruments: &mut HashMap<u32, Instrument>,
+    text: &str,
+    last_known: impl Fn(u32) -> Instrument,
+) -> Applied {
     let Ok(request) = ClientRequest::parse(text) else {
-        return Some("Error parsing instrument tokens".into());
+        return Applied {
+            error: Some("Error parsing instrument tokens".into()),
+            snapshot: Vec::new(),
+        };
     };
+    let mut applied = Applied::default();
     match request {
         ClientRequest::Subscribe(tokens) => {
             let mut refused = false;
@@ -184,31 +222,58 @@ fn apply_request(instruments: &mut HashMap<u32, Instrument>, text: &str) -> Opti
                     continue;
                 }
                 // New subscriptions start in quote mode, as Kite's do.
-                instruments
-                    .entry(token)
-                    .or_insert_with(|| Instrument::new(token));
+                instruments.entry(token).or_insert_with(|| {
+                    let mut instrument = last_known(token);
+                    instrument.mode = Mode::Quote;
+                    instrument
+                });
+                applied.snapshot.push(token);
             }
-            refused.then(|| "Maximum tokens limit exceeded".into())
+            applied.error = refused.then(|| "Maximum tokens limit exceeded".into());
         }
         ClientRequest::Unsubscribe(tokens) => {
             for token in tokens {
                 instruments.remove(&token);
             }
-            None
         }
         ClientRequest::SetMode(mode, tokens) => {
             for token in tokens {
                 if let Some(instrument) = instruments.get_mut(&token) {
                     instrument.mode = mode;
+                    applied.snapshot.push(token);
                 }
             }
-            None
+        }
+    }
+    applied
+}
+
+impl Simulator {
+    /// The instrument's market as last streamed on any connection, or a fresh one.
+    fn last_known_of(&self, token: u32) -> Instrument {
+        self.last_known
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(&token)
+            .cloned()
+            .unwrap_or_else(|| Instrument::new(token))
+    }
+
+    /// Keeps the markets just streamed for the next subscription, on any connection.
+    fn remember(&self, instruments: &HashMap<u32, Instrument>) {
+        let mut last_known = self
+            .last_known
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for (token, instrument) in instruments {
+            last_known.insert(*token, instrument.clone());
         }
     }
 }
 
 /// One subscribed instrument's simulated market: a random walk around a plausible price.
-struct Instrument {
+#[derive(Clone)]
+pub(super) struct Instrument {
     mode: Mode,
     rng: u64,
     last: i32,
@@ -247,6 +312,7 @@ impl Instrument {
         self.rng
     }
 
+    /// The next tick: the price moves a step and some volume trades.
     fn next_tick(&mut self, token: u32, timestamp: u32) -> Tick {
         // A step of up to ±0.05 %, on the price grid of 5 paise.
         let step = (self.random() % 11) as i32 - 5;
@@ -256,6 +322,16 @@ impl Instrument {
         self.ohlc.low = self.ohlc.low.min(self.last);
         let quantity = 1 + (self.random() % 500) as u32;
         self.volume = self.volume.saturating_add(quantity);
+        self.tick(token, timestamp, quantity)
+    }
+
+    /// The last known values in the instrument's mode, nothing moved: what answers a
+    /// subscription.
+    fn snapshot(&self, token: u32, timestamp: u32) -> Tick {
+        self.tick(token, timestamp, 0)
+    }
+
+    fn tick(&self, token: u32, timestamp: u32, quantity: u32) -> Tick {
         let mut tick = Tick::ltp(token, self.last);
         tick.mode = self.mode;
         if self.mode == Mode::Ltp {
@@ -304,22 +380,55 @@ impl Instrument {
 mod tests {
     use super::*;
 
+    fn apply(instruments: &mut HashMap<u32, Instrument>, text: &str) -> Applied {
+        apply_request(instruments, text, Instrument::new)
+    }
+
     #[test]
     fn subscriptions_start_in_quote_mode_and_follow_mode_changes() {
         let mut instruments = HashMap::new();
+        let applied = apply(&mut instruments, r#"{"a":"subscribe","v":[738561,256265]}"#);
+        assert_eq!(applied.error, None);
         assert_eq!(
-            apply_request(&mut instruments, r#"{"a":"subscribe","v":[738561,256265]}"#),
-            None
+            applied.snapshot,
+            [738_561, 256_265],
+            "each answered at once"
         );
         assert!(instruments.values().all(|i| i.mode == Mode::Quote));
-        apply_request(&mut instruments, r#"{"a":"mode","v":["full",[738561]]}"#);
+        let applied = apply(&mut instruments, r#"{"a":"mode","v":["full",[738561,1]]}"#);
         assert_eq!(instruments[&738_561].mode, Mode::Full);
-        apply_request(&mut instruments, r#"{"a":"unsubscribe","v":[256265]}"#);
+        assert_eq!(
+            applied.snapshot,
+            [738_561],
+            "a mode change too, if subscribed"
+        );
+        let applied = apply(&mut instruments, r#"{"a":"unsubscribe","v":[256265]}"#);
+        assert!(applied.snapshot.is_empty());
         assert_eq!(instruments.len(), 1);
         assert_eq!(
-            apply_request(&mut instruments, r#"{"a":"subscribe","v":["738561"]}"#).as_deref(),
+            apply(&mut instruments, r#"{"a":"subscribe","v":["738561"]}"#)
+                .error
+                .as_deref(),
             Some("Error parsing instrument tokens")
         );
+    }
+
+    #[test]
+    fn a_new_subscription_starts_from_the_last_known_market_in_quote_mode() {
+        let mut known = Instrument::new(738_561);
+        known.mode = Mode::Full;
+        known.next_tick(738_561, 0);
+        let last = known.last;
+        let mut instruments = HashMap::new();
+        apply_request(
+            &mut instruments,
+            r#"{"a":"subscribe","v":[738561]}"#,
+            |_| known.clone(),
+        );
+        let snapshot = instruments[&738_561].snapshot(738_561, 0);
+        assert_eq!(snapshot.last_price, last);
+        assert_eq!(snapshot.mode, Mode::Quote);
+        assert_eq!(instruments[&738_561].last, last, "a snapshot moves nothing");
     }
 
     #[test]
@@ -328,7 +437,7 @@ mod tests {
         let tokens: Vec<String> = (1..=3001).map(|t| (t * 256 + 1).to_string()).collect();
         let request = format!(r#"{{"a":"subscribe","v":[{}]}}"#, tokens.join(","));
         assert_eq!(
-            apply_request(&mut instruments, &request).as_deref(),
+            apply(&mut instruments, &request).error.as_deref(),
             Some("Maximum tokens limit exceeded")
         );
         assert_eq!(instruments.len(), MAX_INSTRUMENTS_PER_CONNECTION);

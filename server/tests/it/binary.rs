@@ -302,7 +302,7 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
             .expect("kill");
         assert!(status.success());
     };
-    assert_eq!(market()["title"], "Closed — Snap closure");
+    assert_eq!(market()["holiday_name"], "Snap closure");
 
     std::fs::write(&file, "date,kind,hours,name\n2026-11-30,clsoed,,Typo\n").unwrap();
     hangup(&child);
@@ -312,7 +312,7 @@ fn sighup_reloads_the_calendar_and_a_bad_file_changes_nothing() {
         .expect("the error is logged");
     let answer = market();
     assert_eq!(
-        answer["title"], "Closed — Snap closure",
+        answer["holiday_name"], "Snap closure",
         "the last good calendar stays"
     );
     assert!(
@@ -535,6 +535,23 @@ impl Served {
             if line.contains(needle) {
                 return line;
             }
+        }
+    }
+
+    /// Waits (at most 30 s for each line) until `count` log lines contain `needle`.
+    fn wait_for_count(&mut self, needle: &str, count: usize) {
+        while self
+            .logs
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+            < count
+        {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("fewer than {count} log lines with {needle:?}"));
+            self.logs.push(line);
         }
     }
 
@@ -816,6 +833,18 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
     served.wait_for_log("AUTH STATE: REQUIRED");
     let listening = served.wait_for_log("listening on");
     assert!(listening.contains("broker=\"kite\""), "{listening}");
+    // Before the login: the specification's answer for a required login.
+    let waiting = reqwest::get(format!("{base}/api/system/health"))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    crate::conformance::assert_conforms(
+        &waiting,
+        &["auth.token_age_hours", "feed.last_tick_seconds_ago"],
+    );
+    assert_eq!(waiting["priority_status"], "AUTH_REQUIRED", "{waiting}");
 
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -839,13 +868,23 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
     bodies.push(frame.to_string());
     let feed = text_of(browser.get(format!("{base}/api/system/health/feed"))).await;
     let feed: serde_json::Value = serde_json::from_str(&feed).unwrap();
-    assert_eq!(feed["state"], "CONNECTED", "{feed}");
+    assert_eq!(feed["state"], "connected", "{feed}");
     assert!(feed["last_tick_seconds_ago"].is_number(), "{feed}");
     let health = text_of(browser.get(format!("{base}/api/system/health"))).await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["market"]["phase"], "LIVE", "{health}");
     assert_eq!(health["broker"], "kite", "{health}");
     assert_eq!(health["priority_status"], "MARKET_SESSION", "{health}");
+    crate::conformance::assert_conforms(&health, &[]);
+    served.wait_for_log("Market feed is now LIVE");
+    // A new connection (on request, no admin token set) is no new session: said once.
+    let reconnect = browser
+        .post(format!("{base}/api/system/health/feed/reconnect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reconnect.status(), 202);
+    served.wait_for_count("FEED STATE: CONNECTED", 2);
 
     // SIGTERM with the ticker connected, an event stream and a tick socket open: the exit
     // takes under 5 s, and the ticker connection is closed (not dropped) on the way out.
@@ -869,6 +908,11 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
             .any(|line| line.contains("Feed Watchdog stopped")),
         "{logs:?}"
     );
+    let announced = logs
+        .iter()
+        .filter(|line| line.contains("Market feed is now LIVE"))
+        .count();
+    assert_eq!(announced, 1, "once per session: {logs:?}");
     assert!(
         !logs
             .iter()

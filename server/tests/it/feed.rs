@@ -255,23 +255,30 @@ async fn a_stall_is_detected_at_the_threshold_and_the_feed_comes_back() {
 }
 
 #[tokio::test]
-async fn heartbeats_alone_keep_the_socket_up_while_instruments_age() {
+async fn heartbeats_without_ticks_in_live_are_stale_and_the_connection_is_replaced() {
     let mut watchdog = start().await;
     watchdog.faults(Faults {
         heartbeats_only: true,
         ..Faults::default()
     });
-    let health = watchdog
-        .until_health(|health| {
-            health.instruments[0]
-                .last_tick_seconds_ago
-                .is_some_and(|age| age > STALE.as_secs_f64() * 2.0)
-        })
+    // The socket lives (heartbeats), but no subscribed instrument ticks: STALE at the threshold.
+    let stale = watchdog.until(FeedState::Stale).await;
+    assert!(stale.reason.starts_with("no tick for "), "{}", stale.reason);
+    assert!(stale.last_tick_seconds_ago.unwrap() >= STALE.as_secs_f64());
+    let replaced = watchdog
+        .until_health(|health| health.reconnects >= 1 && health.last_frame_seconds_ago.is_some())
         .await;
-    assert_eq!(health.state, FeedState::Connected, "the socket is alive");
-    assert!(health.last_tick_seconds_ago.unwrap() < STALE.as_secs_f64());
-    assert_eq!(health.reconnects, 0);
+    assert_ne!(
+        replaced.state,
+        FeedState::Connected,
+        "snapshots are no ticks"
+    );
+    assert!(
+        replaced.last_frame_seconds_ago.unwrap() < STALE.as_secs_f64(),
+        "the new socket lives: {replaced:?}"
+    );
     watchdog.heal();
+    watchdog.until(FeedState::Connected).await;
     watchdog.ticks_flow().await;
 }
 
@@ -509,7 +516,7 @@ async fn browsers_get_ticks_on_ws_market() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health["state"], "CONNECTED");
+    assert_eq!(health["state"], "connected");
     assert_eq!(health["instruments"][0]["name"], "NIFTY 50");
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("{}/ws/market", base.replace("http", "ws")))

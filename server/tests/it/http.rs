@@ -72,8 +72,8 @@ async fn market_endpoint_answers_with_the_seed_fields() {
     assert_eq!(status, StatusCode::OK);
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["phase"], "AUCTION_FREEZE");
-    assert_eq!(json["title"], "Auction freeze");
-    assert_eq!(json["icon"], "⏳");
+    assert_eq!(json["title"], "Auction Freeze");
+    assert_eq!(json["icon"], "🔵");
     assert_eq!(json["is_trading_hours"], true);
     assert_eq!(json["seconds_to_next_phase"], 30);
     assert_eq!(json["next_phase"], "LIVE");
@@ -89,7 +89,13 @@ async fn market_endpoint_follows_the_injected_clock_not_the_host() {
     let (_, body) = get(state_at(saturday), "/api/system/health/market").await;
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["phase"], "CLOSED");
-    assert_eq!(json["title"], "Closed — Weekend");
+    assert_eq!(json["title"], "Market Closed");
+    assert!(
+        json["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Weekend.")
+    );
     assert_eq!(json["is_trading_hours"], false);
 }
 
@@ -98,7 +104,7 @@ async fn dashboard_is_server_rendered_with_the_phase_in_the_first_response() {
     let (status, html) = get(state_at(freeze_ending()), "/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"data-phase="AUCTION_FREEZE""#), "{html}");
-    assert!(html.contains("Auction freeze"), "{html}");
+    assert!(html.contains("Auction Freeze"), "{html}");
     // Inline in the document, not streamed later into a <template> that needs JavaScript.
     let banner = html
         .find(r#"data-testid="status-banner""#)
@@ -111,6 +117,10 @@ async fn dashboard_is_server_rendered_with_the_phase_in_the_first_response() {
     // The bundle that hydrates it is referenced by its fixed name.
     assert!(html.contains("/pkg/marketwarden.js"), "{html}");
     assert!(html.contains("/pkg/marketwarden.css"), "{html}");
+    // The same names whatever built the binary: `cargo test` compiles it without
+    // LEPTOS_OUTPUT_NAME, as `cargo build` and `cargo bench` do.
+    assert!(html.contains(r#""/pkg/marketwarden.wasm""#), "{html}");
+    assert!(!html.contains("_bg.wasm"), "{html}");
 }
 
 #[tokio::test]
@@ -127,7 +137,7 @@ async fn market_endpoint_names_the_holiday() {
     let holiday = Utc.with_ymd_and_hms(2026, 11, 10, 5, 30, 0).unwrap();
     let (_, body) = get(state_at(holiday), "/api/system/health/market").await;
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(json["title"], "Closed — Diwali-Balipratipada");
+    assert_eq!(json["title"], "Market Closed");
     assert_eq!(json["holiday_name"], "Diwali-Balipratipada");
 }
 
@@ -160,9 +170,9 @@ async fn good_calendar_file_changes_the_answer_and_travels_with_the_page() {
     );
     let (_, body) = get(state.clone(), "/api/system/health/market").await;
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(json["title"], "Closed — Snap closure");
+    assert_eq!(json["holiday_name"], "Snap closure");
     let (_, html) = get(state, "/").await;
-    assert!(html.contains("Closed — Snap closure"), "{html}");
+    assert!(html.contains("Trading holiday: Snap closure."), "{html}");
     // The browser gets the overrides to compute the same phases offline.
     assert!(html.contains("2026-11-30,closed,,Snap closure"), "{html}");
 }

@@ -235,13 +235,58 @@ async fn subscribed_instruments_tick_in_their_modes_with_the_right_layouts() {
 }
 
 #[tokio::test]
-async fn outside_trading_hours_only_heartbeats_arrive() {
-    // Saturday 2026-11-28, noon IST.
+async fn outside_trading_hours_a_subscription_gets_its_snapshot_then_heartbeats() {
+    // Saturday 2026-11-28, noon IST: like Kite, the last known tick answers the subscription
+    // and the mode change, then only heartbeats follow.
     let sim = fast_sim(Utc.with_ymd_and_hms(2026, 11, 28, 6, 30, 0).unwrap()).await;
     let mut connection = logged_in_and_subscribed(&sim, RELIANCE).await;
+    let quote = wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+    assert_eq!(quote.mode, Mode::Quote);
+    assert!((1_200.0..1_400.0).contains(&quote.price(quote.last_price)));
+    connection
+        .send(&ClientRequest::SetMode(Mode::Full, vec![RELIANCE]))
+        .await
+        .unwrap();
+    let full = wait_for(&mut connection, |event| tick_of(event, RELIANCE)).await;
+    assert_eq!(full.mode, Mode::Full);
+    assert_eq!(
+        full.last_price, quote.last_price,
+        "the same last known price"
+    );
     for _ in 0..5 {
         assert_eq!(connection.next_event().await, TickerEvent::Heartbeat);
     }
+}
+
+#[tokio::test]
+async fn a_snapshot_carries_the_last_price_streamed_on_any_connection() {
+    let sim = fast_sim(live()).await;
+    let mut first = logged_in_and_subscribed(&sim, RELIANCE).await;
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(
+            wait_for(&mut first, |event| tick_of(event, RELIANCE))
+                .await
+                .last_price,
+        );
+    }
+    sim.sim.set_faults(Faults {
+        heartbeats_only: true,
+        ..Faults::default()
+    });
+    // The last tick before the heartbeats is the last streamed.
+    loop {
+        let event = first.next_event().await;
+        if event == TickerEvent::Heartbeat {
+            break;
+        }
+        if let Some(tick) = tick_of(&event, RELIANCE) {
+            last = Some(tick.last_price);
+        }
+    }
+    let mut second = logged_in_and_subscribed(&sim, RELIANCE).await;
+    let snapshot = wait_for(&mut second, |event| tick_of(event, RELIANCE)).await;
+    assert_eq!(Some(snapshot.last_price), last);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod auth;
 mod binary;
+mod conformance;
 mod crash;
 mod feed;
 mod http;
