@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-ADDR ?= 127.0.0.1:3000
+ADDR ?= 127.0.0.1:8000
 
 # wasm-opt comes from end2end's npm packages (binaryen 132); it must come first on PATH, before
 # any older system copy. cargo-installed tools live in ~/.cargo/bin.

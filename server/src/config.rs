@@ -103,7 +103,7 @@ pub struct KiteSimArgs {
         long,
         env = "KITE_SIM_REDIRECT_URL",
         value_name = "URL",
-        default_value = "http://127.0.0.1:3000/auth/callback"
+        default_value = "http://127.0.0.1:8000/auth/callback"
     )]
     pub redirect_url: String,
 
@@ -181,7 +181,7 @@ pub struct ServeArgs {
         long,
         env = "MARKETWARDEN_ADDR",
         value_name = "HOST:PORT",
-        default_value = "127.0.0.1:3000"
+        default_value = "127.0.0.1:8000"
     )]
     pub addr: SocketAddr,
 
@@ -519,6 +519,41 @@ impl ServeSettings {
     }
 }
 
+/// The command line again, with the env file's settings added: for every `serve` option with
+/// an environment name (`FEED_STALE_THRESHOLD`, `MARKETWARDEN_ADDR`, …) that `file` sets and
+/// neither the command line (`given`) nor the process environment (`process`) does, a
+/// `--option=value` is appended, so the file's value goes through the same parser and error
+/// messages as a flag. The order of precedence is: flag, environment, env file, default.
+/// `MARKETWARDEN_ENV_FILE` itself cannot come from the file it names.
+pub fn argv_with_env_file(
+    argv: &[std::ffi::OsString],
+    given: impl Fn(&str) -> bool,
+    process: impl Fn(&str) -> Option<String>,
+    file: &EnvFile,
+) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let mut argv = argv.to_vec();
+    let command = Cli::command();
+    for arg in command.get_arguments() {
+        let (Some(name), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if name == "MARKETWARDEN_ENV_FILE"
+            || given(arg.get_id().as_str())
+            || process(name).is_some_and(|value| !value.trim().is_empty())
+        {
+            continue;
+        }
+        if let Some(value) = file.get_non_blank(name) {
+            argv.push(format!("--{long}={}", value.trim()).into());
+        }
+    }
+    argv
+}
+
 /// Looks a name up in the process environment (`process`), then in the dotenv `file`: the
 /// lookup `ServeSettings::resolve` takes. Blank values count as unset.
 pub fn layered_env(
@@ -591,6 +626,70 @@ mod tests {
         }
     }
 
+    /// `argv` re-parsed with the settings of the env file `text`, and `process` as the
+    /// environment.
+    fn with_env_file(
+        argv: &[&str],
+        process: &'static [(&'static str, &'static str)],
+        text: &str,
+    ) -> Result<ServeArgs, clap::Error> {
+        use clap::CommandFactory;
+        let argv: Vec<std::ffi::OsString> = std::iter::once("marketwarden")
+            .chain(argv.iter().copied())
+            .map(Into::into)
+            .collect();
+        let matches = Cli::command().try_get_matches_from(&argv)?;
+        let matches = matches.subcommand_matches("serve").unwrap_or(&matches);
+        let given =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let argv = argv_with_env_file(&argv, given, env_of(process), &EnvFile::parse(text));
+        Cli::try_parse_from(argv).map(serve_args)
+    }
+
+    #[test]
+    fn settings_in_the_env_file_count_after_flags_and_the_environment() {
+        let file = "FEED_STALE_THRESHOLD=2.5\nFEED_RECONNECT_DELAY = 0.5\nFEED_MAX_RECONNECTS=3\n\
+                    MARKETWARDEN_ADDR=127.0.0.1:9100\nMARKETWARDEN_ENV_FILE=/elsewhere\n\
+                    FEED_INSTRUMENTS=256265:full\nMARKETWARDEN_LOG_FORMAT=json\n";
+        for argv in [
+            &["serve", "--feed-max-reconnects", "7"][..],
+            &["--feed-max-reconnects", "7"],
+        ] {
+            let args = with_env_file(argv, &[("FEED_RECONNECT_DELAY", "4")], file).unwrap();
+            assert_eq!(
+                args.feed_stale_threshold,
+                Duration::from_millis(2_500),
+                "from the file"
+            );
+            // Set in the environment: the file's value is not added (clap reads the value
+            // itself from the real environment, where this test sets nothing: the default).
+            assert_eq!(
+                args.feed_reconnect_delay,
+                Duration::from_secs(5),
+                "the environment wins"
+            );
+            assert_eq!(args.feed_max_reconnects, 7, "the command line wins");
+            assert_eq!(args.addr, "127.0.0.1:9100".parse().unwrap());
+            assert_eq!(args.feed_instruments, "256265:full");
+            assert_eq!(args.log_format, LogFormat::Json);
+            assert_eq!(args.env_file, None, "the file cannot name another file");
+        }
+        let args = with_env_file(&[], &[], "").unwrap();
+        assert_eq!(
+            args.feed_stale_threshold,
+            Duration::from_secs(10),
+            "the default"
+        );
+    }
+
+    #[test]
+    fn a_bad_setting_in_the_env_file_is_refused_with_its_name() {
+        let error = with_env_file(&[], &[], "FEED_STALE_THRESHOLD=soon\n").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("--feed-stale-threshold"), "{text}");
+        assert!(text.contains("`soon` is not a number of seconds"), "{text}");
+    }
+
     #[test]
     fn bare_command_and_serve_take_the_same_flags() {
         let bare = serve_args(parse(&["--addr", "0.0.0.0:8080"]).expect("bare parses"));
@@ -600,9 +699,9 @@ mod tests {
     }
 
     #[test]
-    fn defaults_serve_on_localhost_3000() {
+    fn defaults_serve_on_localhost_8000_as_the_specification() {
         let args = serve_args(parse(&[]).expect("parses"));
-        assert_eq!(args.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(args.addr, "127.0.0.1:8000".parse().unwrap());
         assert_eq!(args.site_root, PathBuf::from("target/site"));
         assert_eq!(args.clock_start, None);
     }

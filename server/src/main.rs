@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use marketwarden_core::BrokerKind;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{self, AuthConfig, AuthService};
@@ -12,7 +12,7 @@ use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
 use marketwarden_server::config::{
-    CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
+    self, CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
 };
 use marketwarden_server::feed::FeedService;
 use marketwarden_server::feed::link::KiteTicker;
@@ -25,10 +25,12 @@ use marketwarden_server::{AppState, market, run, systemd};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command().get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let (args, serve_matches) = match cli.command {
+        Some(Command::Serve(args)) => (args, matches.subcommand_matches("serve")),
+        None => (cli.serve, Some(&matches)),
         Some(Command::Phase(args)) => {
             let calendar = cli::load_calendar(args.calendar.as_deref());
             let at = args.at.unwrap_or_else(|| SystemClock.now());
@@ -42,26 +44,55 @@ fn main() -> anyhow::Result<ExitCode> {
             return offline(cli::check_file(&file));
         }
         Some(Command::KiteSim(args)) => {
-            init_logging(LogFormat::Human);
+            init_logging(LogFormat::Human, std::env::var("RUST_LOG").ok().as_deref());
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(kite_sim(args))?;
             return Ok(ExitCode::SUCCESS);
         }
     };
+    // The env file keeps settings too (the specification's "all settings in .env"): read it
+    // once, and parse its settings as if they were flags the command line did not give.
+    let env_path = args
+        .env_file
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(".env"));
+    let env_file = auth::envfile::read(&env_path).map(|snapshot| snapshot.map(|s| s.file));
+    let args = match (&env_file, serve_matches) {
+        (Ok(Some(file)), Some(given)) => {
+            let given =
+                |id: &str| given.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            let argv =
+                config::argv_with_env_file(&argv, given, |name| std::env::var(name).ok(), file);
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Some(Command::Serve(args)),
+                    ..
+                }) => args,
+                Ok(cli) => cli.serve,
+                Err(error) => {
+                    eprintln!(
+                        "error: a setting in the env file {} is not valid:",
+                        env_path.display()
+                    );
+                    let _ = error.print();
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        _ => args,
+    };
+    let file_values = env_file.as_ref().ok().cloned().flatten();
+    let setting = config::layered_env(|name| std::env::var(name).ok(), file_values);
     // Fail closed: a configuration that cannot be what the operator meant never starts.
-    let settings = ServeSettings::load(
-        args,
-        |name| std::env::var(name).ok(),
-        |path| auth::envfile::read(path).map(|snapshot| snapshot.map(|snapshot| snapshot.file)),
-    );
-    let tls = KiteTls::from_environment(|name| std::env::var(name).ok());
+    let settings = ServeSettings::load(args, |name| std::env::var(name).ok(), |_| env_file);
+    let tls = KiteTls::from_environment(&setting);
     let (settings, tls) = match (settings, tls) {
         (Ok(settings), Ok(tls)) => (settings, tls),
         (Err(error), _) => return refuse(&error),
         (_, Err(error)) => return refuse(&error),
     };
-    init_logging(settings.log_format);
+    init_logging(settings.log_format, setting("RUST_LOG").as_deref());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = runtime.block_on(serve(settings, tls));
     // Blocking work still under way (a DNS lookup during an outage, a calendar read, an env-file
@@ -432,8 +463,8 @@ async fn reload_calendar_on_sighup(
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = marketwarden_server::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
+fn init_logging(format: LogFormat, directives: Option<&str>) {
+    let filter = marketwarden_server::logging::filter(directives);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal());

@@ -47,7 +47,7 @@ impl Default for SimConfig {
         Self {
             api_key: "marketwarden_sim".into(),
             api_secret: Secret::new("marketwarden_sim_secret"),
-            redirect_url: "http://127.0.0.1:3000/auth/callback".into(),
+            redirect_url: "http://127.0.0.1:8000/auth/callback".into(),
             user_id: "MW0001".into(),
             user_name: "Demo Trader".into(),
             tick_interval: Duration::from_secs(1),

@@ -636,6 +636,63 @@ async fn browser_login_with(http: &reqwest::Client, base: &str) -> Vec<String> {
     bodies
 }
 
+/// The specification keeps every setting in the env file: the watchdog's settings there count,
+/// below the environment and the flags; a bad one refuses the start with its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_settings_come_from_the_env_file_too() {
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join("settings.env");
+    std::fs::write(
+        &env_file,
+        "FEED_STALE_THRESHOLD=2.5\nFEED_RECONNECT_DELAY=0.5\nFEED_MAX_RECONNECTS=3\n",
+    )
+    .unwrap();
+    let mut command = marketwarden();
+    command
+        .args(["serve", "--broker", "simulated", "--addr", "127.0.0.1:0"])
+        .args(["--feed-reconnect-delay", "0.25"])
+        .arg("--env-file")
+        .arg(&env_file)
+        .env("FEED_MAX_RECONNECTS", "4");
+    let mut served = Served::spawn(command);
+    let started = served.wait_for_log("Feed Watchdog started");
+    assert!(
+        started.contains("stale_threshold_s=2.5"),
+        "the file: {started}"
+    );
+    assert!(
+        started.contains("reconnect_delay_s=0.25"),
+        "the flag: {started}"
+    );
+    assert!(
+        started.contains("max_reconnects=4"),
+        "the environment: {started}"
+    );
+    let feed: serde_json::Value = reqwest::get(format!("{}/api/system/health/feed", served.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(feed["stale_threshold_seconds"], 2.5, "{feed}");
+    served.stop();
+
+    std::fs::write(&env_file, "FEED_STALE_THRESHOLD=soon\n").unwrap();
+    let output = marketwarden()
+        .args(["serve", "--broker", "simulated", "--addr", "127.0.0.1:0"])
+        .arg("--env-file")
+        .arg(&env_file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("a setting in the env file"), "{stderr}");
+    assert!(
+        stderr.contains("`soon` is not a number of seconds"),
+        "{stderr}"
+    );
+}
+
 /// The binary end to end: a login through the embedded simulator saves the token (mode 0600);
 /// a restart picks it up and Kite accepts it; no log line (at debug level) and no body ever
 /// holds the token or the API secret.
