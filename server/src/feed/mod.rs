@@ -361,7 +361,7 @@ impl FeedService {
                     *attempt = Some(self.open(credentials));
                 }
                 FeedAction::ReportAuthRejected { generation } => {
-                    tracing::warn!("the ticker refused the access token (403)");
+                    tracing::warn!("the ticker refused the access token (401/403)");
                     on_rejected(generation);
                 }
             }

@@ -114,8 +114,10 @@ pub enum KiteError {
 }
 
 impl KiteError {
-    /// True when the token (or request token) is invalid or expired: only a login helps. Network
-    /// trouble, 5xx and 429 are never auth failures.
+    /// True when the token (or request token) is invalid or expired: only a login helps. That is
+    /// a `TokenException`, a 403 with an undocumented error type, and any 401 (the
+    /// specification's "403, 401, token errors"), with Kite's envelope or without it (a 401 from
+    /// a gateway in front of Kite). Network trouble, 5xx and 429 are never auth failures.
     pub fn is_token_failure(&self) -> bool {
         matches!(
             self,
@@ -126,7 +128,8 @@ impl KiteError {
                 status: 403,
                 error_type: ErrorType::Other(_),
                 ..
-            }
+            } | Self::Api { status: 401, .. }
+                | Self::UnexpectedResponse { status: 401, .. }
         )
     }
 
@@ -552,6 +555,16 @@ mod tests {
         };
         assert!(api(403, ErrorType::Token).is_token_failure());
         assert!(api(403, ErrorType::Other("NewException".into())).is_token_failure());
+        assert!(api(401, ErrorType::General).is_token_failure());
+        assert!(api(401, ErrorType::Other("AuthError".into())).is_token_failure());
+        assert!(
+            KiteError::UnexpectedResponse {
+                status: 401,
+                content_type: "text/html".into()
+            }
+            .is_token_failure()
+        );
+        assert!(!api(403, ErrorType::Permission).is_token_failure());
         assert!(!api(429, ErrorType::Network).is_token_failure());
         assert!(api(429, ErrorType::Network).is_rate_limited());
         assert!(!api(503, ErrorType::Network).is_token_failure());

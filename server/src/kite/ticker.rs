@@ -26,6 +26,8 @@ pub const MAX_INSTRUMENTS_PER_CONNECTION: usize = 3000;
 pub enum TickerConnectError {
     /// 403 at the upgrade: the api key or access token is invalid or expired.
     Forbidden,
+    /// 401 at the upgrade: the same verdict in another status, as the specification counts it.
+    Unauthorized,
     /// Another HTTP status at the upgrade (429, 5xx…).
     Rejected { status: u16 },
     /// No connection, or it broke during the handshake.
@@ -35,7 +37,7 @@ pub enum TickerConnectError {
 impl TickerConnectError {
     /// True when only a new token can help.
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self, Self::Forbidden)
+        matches!(self, Self::Forbidden | Self::Unauthorized)
     }
 }
 
@@ -43,6 +45,7 @@ impl std::fmt::Display for TickerConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Forbidden => write!(f, "ticker refused the token (403)"),
+            Self::Unauthorized => write!(f, "ticker refused the token (401)"),
             Self::Rejected { status } => write!(f, "ticker refused the connection ({status})"),
             Self::Transport(detail) => write!(f, "cannot reach the ticker: {detail}"),
         }
@@ -171,6 +174,7 @@ fn opened<S>(
         Ok(socket) => Ok(TickerConnection { socket }),
         Err(tungstenite::Error::Http(response)) => match response.status().as_u16() {
             403 => Err(TickerConnectError::Forbidden),
+            401 => Err(TickerConnectError::Unauthorized),
             status => Err(TickerConnectError::Rejected { status }),
         },
         // tungstenite's error text never includes the URL, so no token leaks into logs; the

@@ -343,3 +343,44 @@ async fn unreachable_kite_is_a_transport_error() {
     assert!(matches!(error, KiteError::Transport(_)), "{error}");
     assert!(!error.is_token_failure());
 }
+
+/// The specification counts 401 with 403 and token errors: a 401 from Kite (or a gateway in
+/// front of it, without Kite's envelope) and at the ticker's handshake needs a login.
+#[tokio::test]
+async fn a_401_is_an_auth_failure_like_a_403() {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let kite = axum::Router::new()
+        .route(
+            "/user/profile",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(serde_json::json!({
+                        "status": "error",
+                        "message": "Unauthorized",
+                        "error_type": "GeneralException"
+                    })),
+                )
+            }),
+        )
+        .route("/", get(|| async { StatusCode::UNAUTHORIZED }));
+    let base = serve(kite).await;
+    let rest = client(&base);
+    let error = rest
+        .profile(&Secret::new("token".to_string()))
+        .await
+        .expect_err("401");
+    assert!(error.is_token_failure(), "{error:?}");
+    let ticker = marketwarden_server::kite::ticker::connect(
+        &base.replace("http", "ws"),
+        "key",
+        &Secret::new("token".to_string()),
+        &tls(),
+    )
+    .await
+    .err()
+    .expect("401");
+    assert!(ticker.is_auth_failure(), "{ticker}");
+    assert_eq!(ticker.to_string(), "ticker refused the token (401)");
+}
