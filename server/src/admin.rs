@@ -15,8 +15,17 @@ use crate::AppState;
 ///
 /// The refusal to send back.
 pub fn admin_guard(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
-    if !state.hosts.allows_host(headers) || !state.hosts.allows_origin_of(headers) {
+    if !state.hosts.allows_host(headers) {
         return Err(Refusal::CrossOrigin);
+    }
+    // A page of an origin in MARKETWARDEN_CORS_ORIGINS may read; to change state it must also
+    // carry the admin token, so without one configured it cannot.
+    let listed = state.hosts.cors_origin_of(headers).is_some();
+    if !listed && !state.hosts.allows_origin_of(headers) {
+        return Err(Refusal::CrossOrigin);
+    }
+    if listed && state.admin_token.is_none() {
+        return Err(Refusal::CrossOriginNeedsAdminToken);
     }
     if let Some(expected) = &state.admin_token {
         let given = headers
@@ -40,12 +49,19 @@ pub enum Refusal {
     CrossOrigin,
     /// 401: the admin token is configured and the request does not carry it.
     NeedsAdminToken,
+    /// 403: a page of a `MARKETWARDEN_CORS_ORIGINS` origin, and no admin token is configured.
+    CrossOriginNeedsAdminToken,
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             Self::CrossOrigin => (StatusCode::FORBIDDEN, "cross-origin requests are refused"),
+            Self::CrossOriginNeedsAdminToken => (
+                StatusCode::FORBIDDEN,
+                "other origins may read; to change state they need MARKETWARDEN_ADMIN_TOKEN set \
+                 on the server and sent as Authorization: Bearer <token>",
+            ),
             Self::NeedsAdminToken => (
                 StatusCode::UNAUTHORIZED,
                 "this endpoint needs the admin token: Authorization: Bearer <MARKETWARDEN_ADMIN_TOKEN>",

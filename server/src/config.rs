@@ -260,6 +260,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKETWARDEN_PUBLIC_ORIGIN", value_name = "URL")]
     pub public_origin: Option<String>,
 
+    /// Other sites' origins whose pages may read the health endpoints, the event stream and
+    /// /ws/market (`https://ui.example.com,http://localhost:5173`); their state-changing calls
+    /// also need MARKETWARDEN_ADMIN_TOKEN. None by default.
+    #[arg(long, env = "MARKETWARDEN_CORS_ORIGINS", value_name = "LIST")]
+    pub cors_origins: Option<String>,
     /// Open connections at most; one more is answered 503 and closed. Keep it under the file
     /// descriptor limit (the unit's LimitNOFILE).
     #[arg(long, env = "MARKETWARDEN_MAX_CONNECTIONS", value_name = "COUNT", default_value_t = Limits::default().connections, value_parser = parse_count)]
@@ -319,6 +324,8 @@ pub struct ServeSettings {
     pub public_origin: Option<PublicOrigin>,
     /// How many clients the server takes at once.
     pub limits: Limits,
+    /// `--cors-origins`: other origins allowed to read.
+    pub cors_origins: Vec<PublicOrigin>,
 }
 
 /// Settings that do not make sense together.
@@ -339,6 +346,8 @@ pub enum ConfigError {
     NoCredentialsInEnvFile { path: PathBuf },
     /// `--public-origin` is not `http(s)://host[:port]`.
     PublicOrigin(String),
+    /// An entry of `--cors-origins` is not `http(s)://host[:port]`.
+    CorsOrigin(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -371,6 +380,11 @@ impl std::fmt::Display for ConfigError {
                 path.display()
             ),
             Self::PublicOrigin(problem) => f.write_str(problem),
+            Self::CorsOrigin(entry) => write!(
+                f,
+                "--cors-origins (MARKETWARDEN_CORS_ORIGINS): `{entry}` is not an origin: give \
+                 http(s)://host[:port] for each, separated by commas"
+            ),
             Self::ClockStartNeedsSimulatedBroker => write!(
                 f,
                 "--clock-start (MARKETWARDEN_CLOCK_START) is only accepted with the simulated \
@@ -483,6 +497,17 @@ impl ServeSettings {
             .map(PublicOrigin::parse)
             .transpose()
             .map_err(|error| ConfigError::PublicOrigin(error.to_string()))?;
+        let cors_origins = args
+            .cors_origins
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                PublicOrigin::parse(entry).map_err(|_| ConfigError::CorsOrigin(entry.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let feed = FeedConfig {
             settings: FeedSettings {
                 stale_threshold: args.feed_stale_threshold,
@@ -515,6 +540,7 @@ impl ServeSettings {
                 event_streams: args.max_event_streams,
                 market_sockets: args.max_market_sockets,
             },
+            cors_origins,
         })
     }
 }
@@ -679,6 +705,34 @@ mod tests {
             args.feed_stale_threshold,
             Duration::from_secs(10),
             "the default"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_a_checked_list_and_off_by_default() {
+        let settings =
+            ServeSettings::resolve(serve_args(parse(&[]).unwrap()), env_of(&[])).unwrap();
+        assert!(settings.cors_origins.is_empty());
+        let args = serve_args(
+            parse(&[
+                "--cors-origins",
+                "https://ui.example.com, http://localhost:5173/",
+            ])
+            .unwrap(),
+        );
+        let settings = ServeSettings::resolve(args, env_of(&[])).unwrap();
+        let origins: Vec<String> = settings
+            .cors_origins
+            .iter()
+            .map(PublicOrigin::origin)
+            .collect();
+        assert_eq!(origins, ["https://ui.example.com", "http://localhost:5173"]);
+        let args = serve_args(parse(&["--cors-origins", "https://ui.example.com,*"]).unwrap());
+        let error = ServeSettings::resolve(args, env_of(&[])).unwrap_err();
+        assert_eq!(error, ConfigError::CorsOrigin("*".into()));
+        assert!(
+            error.to_string().contains("MARKETWARDEN_CORS_ORIGINS"),
+            "{error}"
         );
     }
 

@@ -426,3 +426,181 @@ async fn a_health_answer_is_never_reused_across_a_phase_change() {
     let (_, live, _) = get(&fixed.state, "/api/system/health").await;
     assert!(live.contains(r#""phase":"LIVE""#), "{live}");
 }
+
+/// One request through the whole router, with `headers`.
+async fn send(
+    state: &AppState,
+    method: axum::http::Method,
+    uri: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> axum::response::Response {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    crate::app(state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_cors_origins_no_page_of_another_site_may_read() {
+    let fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let from = [(header::ORIGIN, "https://ui.example.com")];
+    let response = send(
+        &fixed.state,
+        axum::http::Method::GET,
+        "/api/system/health",
+        &from,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "curl-like reads stay open"
+    );
+    assert!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+    let preflight = send(
+        &fixed.state,
+        axum::http::Method::OPTIONS,
+        "/api/system/health",
+        &from,
+    )
+    .await;
+    assert!(
+        preflight
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn cors_origins_may_read_health_and_events_and_change_state_only_with_the_admin_token() {
+    let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let listed = crate::hosts::PublicOrigin::parse("https://ui.example.com").unwrap();
+    fixed.state.hosts =
+        Arc::new(crate::hosts::HostPolicy::loopback_any_port().with_cors_origins(&[listed]));
+    let from = |origin| [(header::ORIGIN, origin), (header::HOST, "127.0.0.1:8000")];
+    for uri in [
+        "/api/system/health",
+        "/api/system/health/market",
+        "/api/system/health/auth",
+        "/api/system/health/feed",
+        "/readyz",
+    ] {
+        let response = send(
+            &fixed.state,
+            axum::http::Method::GET,
+            uri,
+            &from("https://ui.example.com"),
+        )
+        .await;
+        // (No auth machine or feed runs here: some answer 503; the header comes all the same.)
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://ui.example.com",
+            "{uri}"
+        );
+        assert!(
+            response
+                .headers()
+                .get_all(header::VARY)
+                .iter()
+                .any(|v| v == "origin"),
+            "{uri}"
+        );
+        let other = send(
+            &fixed.state,
+            axum::http::Method::GET,
+            uri,
+            &from("https://evil.example"),
+        )
+        .await;
+        assert!(
+            other
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none(),
+            "{uri}"
+        );
+    }
+    let events = send(
+        &fixed.state,
+        axum::http::Method::GET,
+        "/api/system/events",
+        &from("https://ui.example.com"),
+    )
+    .await;
+    assert_eq!(
+        events.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://ui.example.com"
+    );
+    let preflight = send(
+        &fixed.state,
+        axum::http::Method::OPTIONS,
+        "/api/system/health/feed/reconnect",
+        &from("https://ui.example.com"),
+    )
+    .await;
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+        "GET, POST"
+    );
+    assert!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    // The dashboard page itself is not shared.
+    let page = send(
+        &fixed.state,
+        axum::http::Method::GET,
+        "/",
+        &from("https://ui.example.com"),
+    )
+    .await;
+    assert!(
+        page.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+
+    // State changes from the listed origin: refused while no admin token is configured …
+    let reconnect = |state: &AppState, token: Option<&'static str>| {
+        let state = state.clone();
+        async move {
+            let mut headers = from("https://ui.example.com").to_vec();
+            if let Some(token) = token {
+                headers.push((header::AUTHORIZATION, token));
+            }
+            send(
+                &state,
+                axum::http::Method::POST,
+                "/api/system/health/feed/reconnect",
+                &headers,
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(reconnect(&fixed.state, None).await, StatusCode::FORBIDDEN);
+    // … and with one, only when the request carries it (no feed runs here: 503 past the guard).
+    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    assert_eq!(
+        reconnect(&fixed.state, None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        reconnect(&fixed.state, Some("Bearer s3cret")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}

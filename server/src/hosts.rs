@@ -7,6 +7,11 @@
 //! loopback or every interface, and the operator's `--public-origin`. A request naming another
 //! `Host` is refused on every route but `/livez`; a state-changing request or a tick socket
 //! whose `Origin` (scheme included) is not one of ours is refused too.
+//!
+//! `MARKETWARDEN_CORS_ORIGINS` names other origins whose pages may *read*: the health
+//! endpoints, the probes, the event stream and `/ws/market` answer them with
+//! `Access-Control-Allow-Origin` (a separate front end, the specification's
+//! `NEXT_PUBLIC_API_URL`). Their state-changing calls still need the admin token.
 
 use std::net::SocketAddr;
 
@@ -26,6 +31,8 @@ pub struct HostPolicy {
     origins: Vec<String>,
     /// Loopback names on any port (the in-process test router, which has no listen address).
     any_loopback_port: bool,
+    /// Other sites' origins allowed to read (`MARKETWARDEN_CORS_ORIGINS`), lower case.
+    cors_origins: Vec<String>,
 }
 
 /// A `--public-origin` that is not `http(s)://host[:port]`.
@@ -113,7 +120,21 @@ impl HostPolicy {
             hosts,
             origins,
             any_loopback_port: false,
+            cors_origins: Vec::new(),
         }
+    }
+
+    /// The same, with `origins` allowed to read across origins.
+    pub fn with_cors_origins(mut self, origins: &[PublicOrigin]) -> Self {
+        self.cors_origins = origins.iter().map(PublicOrigin::origin).collect();
+        self
+    }
+
+    /// The request's `Origin` when it is one of `MARKETWARDEN_CORS_ORIGINS`.
+    pub fn cors_origin_of(&self, headers: &HeaderMap) -> Option<String> {
+        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        self.cors_origins.contains(&origin).then_some(origin)
     }
 
     /// Loopback names on any port: the router served in-process, with no listen address.
@@ -122,6 +143,7 @@ impl HostPolicy {
             hosts: Vec::new(),
             origins: Vec::new(),
             any_loopback_port: true,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -194,6 +216,58 @@ pub async fn host_guard(State(state): State<AppState>, request: Request, next: N
             .into_response();
     }
     next.run(request).await
+}
+
+/// The paths another origin listed in `MARKETWARDEN_CORS_ORIGINS` may call: reads, and the
+/// state-changing POSTs (which then need the admin token, see [`crate::admin::admin_guard`]).
+fn cors_path(path: &str) -> bool {
+    path == "/api/system/health"
+        || path.starts_with("/api/system/health/")
+        || matches!(
+            path,
+            "/api/system/events" | "/livez" | "/readyz" | "/ws/market"
+        )
+}
+
+/// Answers cross-origin reads from `MARKETWARDEN_CORS_ORIGINS`: a preflight gets 204 with the
+/// methods and headers allowed, every other answer on those paths carries
+/// `Access-Control-Allow-Origin`. Other origins get no CORS header: the browser keeps the
+/// answer from their pages.
+pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !cors_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let allowed = state.hosts.cors_origin_of(request.headers());
+    let listing = !state.hosts.cors_origins.is_empty();
+    let mut response = match (&allowed, request.method()) {
+        (Some(_), &axum::http::Method::OPTIONS) => {
+            let mut preflight = StatusCode::NO_CONTENT.into_response();
+            let headers = preflight.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                header::HeaderValue::from_static("GET, POST"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                header::HeaderValue::from_static("authorization, content-type"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                header::HeaderValue::from_static("600"),
+            );
+            preflight
+        }
+        _ => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    if let Some(value) = allowed.and_then(|origin| header::HeaderValue::from_str(&origin).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    if listing {
+        // The answer differs by Origin: a cache must not hand one origin's to another.
+        headers.append(header::VARY, header::HeaderValue::from_static("origin"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::hosts::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::hosts::host_guard,
         ))
         .with_state(state)

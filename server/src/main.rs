@@ -381,10 +381,10 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     let state = AppState {
         broker: settings.broker,
         admin_token: settings.admin_token.clone(),
-        hosts: Arc::new(HostPolicy::for_listener(
-            local_addr,
-            settings.public_origin.as_ref(),
-        )),
+        hosts: Arc::new(
+            HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
+                .with_cors_origins(&settings.cors_origins),
+        ),
         ..AppState::new(&site_root, clock, calendar)
     }
     .with_limits(settings.limits)

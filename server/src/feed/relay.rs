@@ -35,7 +35,7 @@ pub async fn market_socket(
     headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !state.hosts.allows_origin_of(&headers) {
+    if !state.hosts.allows_origin_of(&headers) && state.hosts.cors_origin_of(&headers).is_none() {
         return crate::admin::Refusal::CrossOrigin.into_response();
     }
     let Some(feed) = state.feed.clone() else {

@@ -679,6 +679,53 @@ async fn ws_market_refuses_big_messages_foreign_pages_and_sockets_over_the_cap()
     assert_eq!(full, 503);
 }
 
+/// A separate front end listed in `MARKETWARDEN_CORS_ORIGINS` opens `/ws/market` from its own
+/// page (the specification's `NEXT_PUBLIC_WS_URL`); another site still cannot.
+#[tokio::test]
+async fn ws_market_serves_a_listed_cors_origin() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let watchdog = start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listed = marketwarden_server::hosts::PublicOrigin::parse("https://ui.example.com").unwrap();
+    let state = marketwarden_server::AppState {
+        hosts: Arc::new(
+            marketwarden_server::hosts::HostPolicy::for_listener(addr, None)
+                .with_cors_origins(&[listed]),
+        ),
+        ..marketwarden_server::AppState::new(
+            "target/site",
+            Arc::new(watchdog.sim.clock.clone()),
+            Arc::new(CalendarStore::builtin()),
+        )
+    }
+    .with_feed(watchdog.feed.clone());
+    tokio::spawn(marketwarden_server::run(
+        listener,
+        state,
+        watchdog.shutdown.clone(),
+    ));
+    let url = format!("ws://{addr}/ws/market");
+    let from = |origin: &str| {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        request
+    };
+    let (_socket, _) = tokio_tungstenite::connect_async(from("https://ui.example.com"))
+        .await
+        .expect("the listed origin's page opens it");
+    let refused = tokio_tungstenite::connect_async(from("https://evil.example"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, tokio_tungstenite::tungstenite::Error::Http(response) if response.status() == 403),
+        "{refused}"
+    );
+}
+
 /// An order update on the ticker carries the trader's orders: it is logged at debug, without
 /// its payload, even with everything traced.
 #[tokio::test]
