@@ -178,7 +178,7 @@ test('serve --broker kite over TLS: log in through the banner, prices stream', a
     await expect(nifty.getByTestId('last-price')).not.toHaveText('—');
     const health = await (await page.request.get(`${base}/api/system/health`)).json();
     expect(health.broker).toBe('kite');
-    expect(health.feed.state).toBe('CONNECTED');
+    expect(health.feed.state).toBe('connected');
     expect(server.lines.some((line) => line.includes('FEED STATE: CONNECTED'))).toBe(true);
   } finally {
     server.process.kill('SIGTERM');
