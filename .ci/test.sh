@@ -27,6 +27,11 @@ step "core without std: wasm32-unknown-unknown and x86_64-unknown-none"
 cargo build --locked -p marketwarden-core --no-default-features --target wasm32-unknown-unknown
 cargo build --locked -p marketwarden-core --no-default-features --target x86_64-unknown-none
 
+step "plain release build (cargo build --release): its page must hydrate too (plain-build.spec.ts)"
+cargo build --locked --release -p marketwarden-server --bin marketwarden
+mkdir -p target/plain
+cp target/release/marketwarden target/plain/marketwarden
+
 step "release build (cargo leptos build --release)"
 cargo leptos build --release
 wasm=target/site/pkg/marketwarden.wasm

@@ -465,6 +465,76 @@ mod tests {
         );
     }
 
+    /// The specification's example answer, verbatim.
+    const SPECIFICATION_EXAMPLE: &str = r#"{"priority_status": "AUTH_REQUIRED", "priority_message": "Login required to view live data",
+     "market": {"phase": "LIVE", "title": "Market Live", "description": "Active trading (9:15 AM - 3:30 PM)",
+                "icon": "🟢", "is_trading_hours": true, "seconds_to_next_phase": 18900},
+     "auth": {"state": "expired", "is_valid": false, "requires_login": true, "token_age_hours": 25.3},
+     "feed": {"state": "disconnected", "is_healthy": false, "last_tick_seconds_ago": 120, "connection_quality": 85.0}}"#;
+
+    #[test]
+    fn the_wire_types_carry_the_specifications_example_field_for_field() {
+        // Monday 2026-11-30 10:15 IST, the example's situation: LIVE, the token expired 25.3 h
+        // after its issue, the feed down with its last tick two minutes ago.
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 45, 0).unwrap();
+        let mut auth = AuthHealth::in_state(AuthState::Expired);
+        auth.token_age_hours = Some(25.3);
+        let mut feed = FeedHealth::in_state(FeedState::Disconnected);
+        feed.last_tick_seconds_ago = Some(120.0);
+        feed.connection_quality = percentage(0.85);
+        let ours = serde_json::to_value(SystemHealth::new(
+            MarketHealth::at(&Calendar::builtin(), now),
+            auth,
+            feed,
+            now,
+            BrokerKind::Kite,
+        ))
+        .unwrap();
+        let example: serde_json::Value = serde_json::from_str(SPECIFICATION_EXAMPLE).unwrap();
+        fn same(example: &serde_json::Value, ours: &serde_json::Value, path: &str) {
+            use serde_json::Value;
+            let serde_json::Value::Object(fields) = example else {
+                return;
+            };
+            for (name, wanted) in fields {
+                let got = &ours[name.as_str()];
+                let path = format!("{path}/{name}");
+                match (wanted, got) {
+                    (Value::Object(_), Value::Object(_)) => same(wanted, got, &path),
+                    (Value::Number(_), Value::Number(_)) | (Value::Bool(_), Value::Bool(_)) => {}
+                    (Value::String(_), Value::String(_)) => {}
+                    _ => panic!("{path}: {got} where the example has {wanted}"),
+                }
+            }
+        }
+        same(&example, &ours, "");
+        // Same values wherever the example's are not the moment's (the description and the
+        // countdown are sentences and numbers of their own).
+        for pointer in [
+            "/priority_status",
+            "/priority_message",
+            "/market/phase",
+            "/market/title",
+            "/market/icon",
+            "/market/is_trading_hours",
+            "/auth",
+            "/feed/state",
+            "/feed/is_healthy",
+            "/feed/connection_quality",
+        ] {
+            let got = ours.pointer(pointer).unwrap();
+            let wanted = example.pointer(pointer).unwrap();
+            if let serde_json::Value::Object(fields) = wanted {
+                for (name, value) in fields {
+                    assert_eq!(&got[name.as_str()], value, "{pointer}/{name}");
+                }
+            } else {
+                assert_eq!(got, wanted, "{pointer}");
+            }
+        }
+        assert_eq!(ours["feed"]["last_tick_seconds_ago"], 120.0);
+    }
+
     #[test]
     fn quality_is_a_percentage_with_one_decimal() {
         assert_eq!(percentage(0.85), 85.0);

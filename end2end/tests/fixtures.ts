@@ -10,6 +10,10 @@ import * as readline from 'node:readline';
 
 const root = path.resolve(__dirname, '..', '..');
 const binary = process.env.MARKETWARDEN_BIN ?? path.join(root, 'target', 'release', 'marketwarden');
+/** The same server built by plain `cargo build --release` (no cargo-leptos, so no
+ * `LEPTOS_OUTPUT_NAME`); `.ci/test.sh` puts it there. */
+export const plainBinary =
+  process.env.MARKETWARDEN_PLAIN_BIN ?? path.join(root, 'target', 'plain', 'marketwarden');
 const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target', 'site');
 const START_TIMEOUT_MS = 20_000;
 
@@ -53,12 +57,16 @@ export function secretsIn(text: string): string[] {
   return found;
 }
 
-export async function startServer(clockStart: string, extraArgs: string[] = []): Promise<Server> {
+export async function startServer(
+  clockStart: string,
+  extraArgs: string[] = [],
+  serverBinary: string = binary,
+): Promise<Server> {
   const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'marketwarden-e2e-')), '.env');
   // A named env file must exist (the server fails closed on a missing one).
   fs.writeFileSync(envFile, '', { mode: 0o600 });
   const child = spawn(
-    binary,
+    serverBinary,
     [
       'serve',
       '--broker',
@@ -95,7 +103,8 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
   let simUrl = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${binary} did not report its address in ${START_TIMEOUT_MS} ms`)),
+      () =>
+        reject(new Error(`${serverBinary} did not report its address in ${START_TIMEOUT_MS} ms`)),
       START_TIMEOUT_MS,
     );
     child.on('error', (error) => {
@@ -104,7 +113,7 @@ export async function startServer(clockStart: string, extraArgs: string[] = []):
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${binary} exited with ${code} before listening`));
+      reject(new Error(`${serverBinary} exited with ${code} before listening`));
     });
     // Keep reading after the address is known, so the pipe never fills up.
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -182,6 +191,7 @@ export const test = base.extend<{
   clockStart: string;
   loggedIn: boolean;
   serverArgs: string[];
+  serverBinary: string;
   server: Server;
   transcript: string[];
 }>({
@@ -189,6 +199,7 @@ export const test = base.extend<{
   // Most specs are about the market and the feed: they start logged in.
   loggedIn: [true, { option: true }],
   serverArgs: [[], { option: true }],
+  serverBinary: [binary, { option: true }],
   // Everything the browser received and every line the server printed, scanned for secrets
   // once the test is over (this fixture is torn down after the page and the server).
   transcript: async ({}, use) => {
@@ -221,8 +232,8 @@ export const test = base.extend<{
     transcript.push(await page.content().catch(() => ''));
     await Promise.allSettled(bodies);
   },
-  server: async ({ clockStart, loggedIn, serverArgs, transcript }, use) => {
-    const server = await startServer(clockStart, serverArgs);
+  server: async ({ clockStart, loggedIn, serverArgs, serverBinary, transcript }, use) => {
+    const server = await startServer(clockStart, serverArgs, serverBinary);
     if (loggedIn) {
       await logIn(server);
     }
