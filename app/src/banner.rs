@@ -67,9 +67,10 @@ fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
         hydrated,
         ..
     } = live;
+    let segments = snapshot.clone();
     let market = Memo::new(move |_| MarketHealth {
         calendar_error: calendar_error.clone(),
-        ..MarketHealth::at(&calendar, now.get())
+        ..segments.market_at(&calendar, now.get())
     });
     let model = Memo::new(move |_| {
         machines.with(|machines| banner_model(&market.get(), machines, contact.get(), now.get()))
@@ -104,6 +105,17 @@ fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
                 <span class="status-description" data-testid="banner-description">
                     {field(|m| m.description.clone())}
                 </span>
+                {move || {
+                    model
+                        .with(|m| m.segments_line.clone())
+                        .map(|text| {
+                            view! {
+                                <span class="status-segments" data-testid="segments-line">
+                                    {text}
+                                </span>
+                            }
+                        })
+                }}
                 {move || {
                     model
                         .with(|m| m.market_line.clone())

@@ -150,9 +150,11 @@ fn server_snapshot() -> Option<MarketSnapshot> {
 fn Dashboard() -> impl IntoView {
     let page = use_context::<PageState>();
     let prices = page.and_then(|page| {
-        let feed = page.snapshot?.feed?;
+        let snapshot = page.snapshot?;
+        let calendar = std::sync::Arc::new(snapshot.calendar());
+        let feed = snapshot.feed?;
         let live = page.live?;
-        Some((feed, live))
+        Some((feed, live, calendar))
     });
     view! {
         <h1>"marketwarden"</h1>
@@ -161,12 +163,13 @@ fn Dashboard() -> impl IntoView {
             "feed. The banner above shows what matters most now; open its details for the rest."
         </p>
         {match prices {
-            Some((feed, live)) => {
+            Some((feed, live, calendar)) => {
                 view! {
                     <prices::LivePrices
                         instruments=feed.instruments
                         threshold_seconds=feed.stale_threshold_seconds.max(1.0)
                         live
+                        calendar
                     />
                 }
                     .into_any()

@@ -5,7 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use marketwarden_core::{InstrumentHealth, hh_mm_ss, ist_wall_clock};
+use std::sync::Arc;
+
+use marketwarden_core::{
+    Calendar, InstrumentHealth, Segment, SegmentHealth, hh_mm_ss, ist_wall_clock,
+};
 use serde::Deserialize;
 
 use crate::banner::LiveState;
@@ -96,6 +100,8 @@ pub fn LivePrices(
     instruments: Vec<InstrumentHealth>,
     threshold_seconds: f64,
     live: LiveState,
+    /// The calendar the page computes phases with: each row shows its segment's phase.
+    calendar: Arc<Calendar>,
 ) -> impl IntoView {
     let prices: RwSignal<HashMap<u32, Price>> = RwSignal::new(HashMap::new());
     #[cfg(feature = "hydrate")]
@@ -105,6 +111,12 @@ pub fn LivePrices(
         .into_iter()
         .map(|instrument| {
             let token = instrument.instrument_token;
+            let segment = Segment::of_instrument(token).unwrap_or(Segment::NseCm);
+            let calendar = calendar.clone();
+            let session = move || {
+                let segment = SegmentHealth::at(&calendar, segment, live.now.get());
+                format!("{} · {}", segment.label, segment.title)
+            };
             let reported_age = instrument.last_tick_seconds_ago;
             let price = move || prices.with(|prices| prices.get(&token).cloned());
             let state = move || {
@@ -156,6 +168,7 @@ pub fn LivePrices(
                         </span>
                     </td>
                     <td class="mode">{instrument.mode.clone()}</td>
+                    <td data-testid="segment-phase">{session}</td>
                 </tr>
             }
         })
@@ -171,6 +184,7 @@ pub fn LivePrices(
                     <th scope="col" class="numeric">"Last tick (IST)"</th>
                     <th scope="col">"Data"</th>
                     <th scope="col">"Mode"</th>
+                    <th scope="col">"Session"</th>
                 </tr>
             </thead>
             <tbody>{rows}</tbody>

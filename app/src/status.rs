@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use marketwarden_core::{
-    AuthHealth, AuthState, FeedHealth, FeedState, MarketHealth, PriorityStatus, SystemHealth,
-    day_label, format_countdown, hh_mm, hh_mm_ss, ist_wall_clock,
+    AuthHealth, AuthState, FeedHealth, FeedState, MarketHealth, MarketPhase, PriorityStatus,
+    SystemHealth, day_label, format_countdown, hh_mm, hh_mm_ss, ist_wall_clock,
 };
 
 /// The auth and feed objects as last received, with the server time they describe.
@@ -42,6 +42,9 @@ pub struct BannerModel {
     pub token_notice: Option<String>,
     /// The market session in one line, when a login or the feed takes the title.
     pub market_line: Option<String>,
+    /// Other segments in use that trade while the primary one does not: "NSE F&O live until
+    /// 15:40 IST".
+    pub segments_line: Option<String>,
     pub details: Vec<DetailSection>,
 }
 
@@ -122,8 +125,37 @@ pub fn banner_model(
             .map(|_| marketwarden_core::TOKEN_NOT_SAVED.to_string()),
         market_line: (priority != PriorityStatus::MarketSession)
             .then(|| format!("{} — {}", market.title, market.description)),
+        segments_line: trading_elsewhere(market),
         details,
     }
+}
+
+/// The segments in use that are in trading hours while the primary one is not, e.g. "NSE F&O
+/// live until 15:40 IST · MCX live until 23:55 IST"; `None` when there are none.
+pub fn trading_elsewhere(market: &MarketHealth) -> Option<String> {
+    if market.is_trading_hours {
+        return None;
+    }
+    let parts: Vec<String> = market
+        .segments
+        .iter()
+        .skip(1)
+        .filter(|segment| segment.is_trading_hours)
+        .map(|segment| {
+            let state = match segment.phase {
+                MarketPhase::Live => "live",
+                MarketPhase::PreOpen => "in pre-open",
+                MarketPhase::AuctionFreeze => "in the opening auction",
+                MarketPhase::ClosingAuction => "in its closing auction",
+                MarketPhase::PostClose | MarketPhase::Closed => "open",
+            };
+            match segment.next_change_at {
+                Some(at) => format!("{} {state} until {} IST", segment.label, hh_mm(at.time())),
+                None => format!("{} {state}", segment.label),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// "Market data feed went silent — reconnecting · attempt 3 · next try in 0:12".
@@ -179,7 +211,10 @@ fn details(
     }
     market_rows.push((
         "Calendar covers",
-        format!("until {}", market.calendar_coverage_ends),
+        market.calendar_coverage_ends.map_or_else(
+            || "no holiday list loaded".to_string(),
+            |ends| format!("until {ends}"),
+        ),
     ));
     for notice in [
         &market.note,
@@ -190,6 +225,16 @@ fn details(
     .flatten()
     {
         market_rows.push(("Notice", notice.clone()));
+    }
+    for segment in market.segments.iter().skip(1) {
+        let next = match (segment.next_phase, segment.next_change_at) {
+            (Some(next), Some(at)) => format!(", {} at {} IST", next.as_str(), hh_mm(at.time())),
+            _ => String::new(),
+        };
+        market_rows.push((
+            "Segment",
+            format!("{}: {}{next}", segment.label, segment.phase.as_str()),
+        ));
     }
     sections.push(DetailSection {
         heading: "Market",
@@ -312,6 +357,40 @@ mod tests {
     fn model(now: DateTime<Utc>, machines: &MachineStates, contact: Contact) -> BannerModel {
         let market = MarketHealth::at(&Calendar::builtin(), now);
         banner_model(&market, machines, contact, now)
+    }
+
+    #[test]
+    fn another_segment_trading_after_the_cash_close_is_said_and_its_feed_can_alarm() {
+        use marketwarden_core::Segment;
+        // 15:36 on Monday 2026-11-30: cash has closed, F&O trades to 15:40.
+        let now = ist(15, 36);
+        let market = MarketHealth::for_segments(
+            &Calendar::builtin(),
+            Segment::NseCm,
+            &[Segment::NseCm, Segment::NseFo],
+            now,
+        );
+        let healthy = machines(AuthState::Valid, FeedState::Connected, now);
+        let banner = banner_model(&market, &healthy, Contact::Connected, now);
+        assert_eq!(banner.title, "Market Closed");
+        assert_eq!(
+            banner.segments_line.as_deref(),
+            Some("NSE F&O live until 15:40 IST")
+        );
+        let details = &banner.details[0].rows;
+        assert!(
+            details.contains(&("Segment", "NSE F&O: LIVE, CLOSED at 15:40 IST".to_string())),
+            "{details:?}"
+        );
+        // The feed is down while F&O trades: an alarm, not a quiet DISCONNECTED.
+        let down = machines(AuthState::Valid, FeedState::Disconnected, now);
+        let banner = banner_model(&market, &down, Contact::Connected, now);
+        assert_eq!(banner.priority, PriorityStatus::FeedDisconnected);
+        // Cash alone: nothing else trades, no line, no alarm.
+        let cash = MarketHealth::for_segments(&Calendar::builtin(), Segment::NseCm, &[], now);
+        let banner = banner_model(&cash, &down, Contact::Connected, now);
+        assert_eq!(banner.segments_line, None);
+        assert_eq!(banner.priority, PriorityStatus::MarketSession);
     }
 
     #[test]

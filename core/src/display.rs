@@ -21,14 +21,23 @@ pub fn hh_mm_ss(time: NaiveTime) -> String {
     )
 }
 
-/// `"Mon 30 Nov"`.
-pub fn day_label(date: NaiveDate) -> String {
-    const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+/// The English abbreviation of `month` (1–12): "Jan" … "Dec"; "?" for another number.
+pub(crate) fn month_abbreviation(month: u32) -> &'static str {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    month
+        .checked_sub(1)
+        .and_then(|index| MONTHS.get(index as usize))
+        .copied()
+        .unwrap_or("?")
+}
+
+/// `"Mon 30 Nov"`.
+pub fn day_label(date: NaiveDate) -> String {
+    const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let weekday = WEEKDAYS[date.weekday().num_days_from_monday() as usize];
-    let month = MONTHS[date.month0() as usize];
+    let month = month_abbreviation(date.month());
     format!("{weekday} {} {month}", date.day())
 }
 

@@ -25,15 +25,18 @@ mod calendar;
 mod display;
 mod health;
 mod phase;
+mod segment;
 mod system;
 
 pub use calendar::{
-    CALENDAR_FILE_HEADER, Calendar, CalendarFileError, ClosedReason, Coverage, IST, LineProblem,
-    MarketSession, PhaseChange, PhaseWindow, REGULAR_DAY, TradingDay, ist_to_utc, ist_wall_clock,
+    CALENDAR_FILE_HEADER, COVERAGE_HEADS_UP_DAYS, Calendar, CalendarFileError, ClosedReason,
+    Coverage, IST, LineProblem, MarketSession, PhaseChange, PhaseWindow, REGULAR_DAY, TradingDay,
+    View, ist_to_utc, ist_wall_clock,
 };
 pub use display::{day_label, format_countdown, hh_mm, hh_mm_ss};
-pub use health::{MarketHealth, MarketSnapshot, in_ist};
+pub use health::{MarketHealth, MarketSnapshot, SegmentHealth, in_ist};
 pub use phase::MarketPhase;
+pub use segment::Segment;
 pub use system::{
     AuthHealth, AuthState, BrokerKind, FeedHealth, FeedState, InstrumentHealth,
     LOGIN_REQUIRED_MESSAGE, PriorityStatus, SystemHealth, TOKEN_NOT_SAVED, login_sentence,

@@ -255,10 +255,12 @@ impl SystemHealth {
         server_time: DateTime<Utc>,
         broker: BrokerKind,
     ) -> Self {
+        // "In trading hours" is the union of the segments in use: F&O trades to 15:40 after
+        // the cash market has closed, MCX into the night.
         let priority_status = priority(
             auth.requires_login,
             feed.is_healthy,
-            market.is_trading_hours,
+            market.any_trading_hours(),
         );
         let priority_message = priority_message(priority_status, &market, &auth, &feed);
         Self {

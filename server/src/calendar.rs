@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use marketwarden_core::Calendar;
+use marketwarden_core::{Calendar, Segment};
 
 /// The calendar in use and where it came from.
 #[derive(Debug)]
@@ -77,7 +77,9 @@ impl CalendarStore {
             Ok((calendar, text)) => {
                 tracing::info!(
                     path = %path.display(),
-                    coverage_ends = %calendar.coverage().ends,
+                    coverage_ends = %calendar
+                        .coverage(Segment::NseCm)
+                        .map_or_else(|| "none".to_string(), |c| c.ends.to_string()),
                     "calendar file loaded"
                 );
                 *state = Loaded {
@@ -248,8 +250,8 @@ mod tests {
         let current = CalendarStore::with_file(path).current();
         assert_eq!(current.error, None);
         assert_eq!(
-            current.calendar.coverage().ends,
-            NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()
+            current.calendar.coverage(Segment::NseCm).map(|c| c.ends),
+            NaiveDate::from_ymd_opt(2027, 12, 31)
         );
         assert!(current.overrides.is_some());
     }
@@ -268,18 +270,18 @@ mod tests {
         )
         .unwrap();
         let error = store.reload().expect("an error");
-        assert!(error.ends_with("calendar.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, coverage-starts or coverage-ends"), "{error}");
+        assert!(error.ends_with("calendar.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, template, coverage-starts or coverage-ends"), "{error}");
         let current = store.current();
         assert_eq!(
             current.error.as_deref(),
             Some(
                 "calendar.csv: line 2: unknown kind …: expected closed, session, unpublished, \
-                 coverage-starts or coverage-ends"
+                 template, coverage-starts or coverage-ends"
             )
         );
         assert_eq!(
-            current.calendar.coverage().ends,
-            NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()
+            current.calendar.coverage(Segment::NseCm).map(|c| c.ends),
+            NaiveDate::from_ymd_opt(2027, 12, 31)
         );
         // Fixing the file clears the error.
         std::fs::write(

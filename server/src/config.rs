@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use marketwarden_core::BrokerKind;
+use marketwarden_core::{BrokerKind, Segment};
 
 use std::time::Duration;
 
@@ -150,6 +150,11 @@ pub struct PhaseArgs {
     /// A calendar file laid over the built-in calendar.
     #[arg(long, value_name = "FILE")]
     pub calendar: Option<PathBuf>,
+
+    /// One segment in the exchange's phases (nse-cm, nse-fo, bse-cm, bse-fo, cds, mcx); without
+    /// it, the market object: NSE cash in the specification's four phases.
+    #[arg(long, value_name = "SEGMENT", value_parser = parse_segment)]
+    pub segment: Option<Segment>,
 }
 
 #[derive(Clone, Debug, Subcommand)]
@@ -164,6 +169,22 @@ pub enum CalendarCommand {
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: NaiveDate,
         /// A calendar file laid over the built-in calendar.
+        #[arg(long, value_name = "FILE")]
+        calendar: Option<PathBuf>,
+        /// One segment's windows in the exchange's phases (CLOSING_AUCTION and POST_CLOSE
+        /// included); without it, NSE cash in the specification's four phases.
+        #[arg(long, value_name = "SEGMENT", value_parser = parse_segment)]
+        segment: Option<Segment>,
+    },
+    /// Turn NSE's holiday-master JSON (saved from nseindia.com's `api/holiday-master?type=trading`)
+    /// into calendar-file rows on standard output; `--diff` shows what they would change.
+    ImportNse {
+        /// The saved JSON answer.
+        file: PathBuf,
+        /// Print what the import would change in the calendar in use instead of the rows.
+        #[arg(long)]
+        diff: bool,
+        /// The calendar file in use, laid over the built-in calendar (for `--diff`).
         #[arg(long, value_name = "FILE")]
         calendar: Option<PathBuf>,
     },
@@ -260,6 +281,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKETWARDEN_PUBLIC_ORIGIN", value_name = "URL")]
     pub public_origin: Option<String>,
 
+    /// The segment the health answer's market object describes in the specification's four
+    /// phases: nse-cm (NSE cash, the default), nse-fo, bse-cm, bse-fo, cds or mcx.
+    #[arg(long, env = "MARKETWARDEN_MARKET_SEGMENT", value_name = "SEGMENT", default_value = "nse-cm", value_parser = parse_segment)]
+    pub market_segment: Segment,
+
     /// Other sites' origins whose pages may read the health endpoints, the event stream and
     /// /ws/market (`https://ui.example.com,http://localhost:5173`); their state-changing calls
     /// also need MARKETWARDEN_ADMIN_TOKEN. None by default.
@@ -326,6 +352,8 @@ pub struct ServeSettings {
     pub limits: Limits,
     /// `--cors-origins`: other origins allowed to read.
     pub cors_origins: Vec<PublicOrigin>,
+    /// `--market-segment`: the market object's segment.
+    pub market_segment: Segment,
 }
 
 /// Settings that do not make sense together.
@@ -541,6 +569,7 @@ impl ServeSettings {
                 market_sockets: args.max_market_sockets,
             },
             cors_origins,
+            market_segment: args.market_segment,
         })
     }
 }
@@ -595,6 +624,13 @@ pub fn layered_env(
 
 /// How long a ticker connection attempt (handshake and subscriptions) may take.
 pub const FEED_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A segment name: `nse-cm`, `nse-fo`, `bse-cm`, `bse-fo`, `cds` or `mcx`.
+fn parse_segment(text: &str) -> Result<Segment, String> {
+    Segment::parse(text).ok_or_else(|| {
+        format!("`{text}` is not a segment: give nse-cm, nse-fo, bse-cm, bse-fo, cds or mcx")
+    })
+}
 
 /// A count of at least one.
 fn parse_count(text: &str) -> Result<usize, String> {

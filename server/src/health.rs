@@ -202,7 +202,7 @@ fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let body = bytes::Bytes::from(body);
     let phase_ends = health
         .market
-        .next_change_at
+        .next_change_anywhere()
         .and_then(|at| (at.with_timezone(&chrono::Utc) - wall_now).to_std().ok())
         .map(|left| now + left);
     let valid_until =
@@ -297,10 +297,11 @@ fn event_stream(
         (state, auth, feed, true, slot),
         |(state, mut auth, mut feed, first, slot)| async move {
             if !first {
-                let market_change = crate::http::market_now(&state)
-                    .0
-                    .seconds_to_next_phase
-                    .map(|seconds| Duration::from_secs(seconds + 1));
+                let (market, now) = crate::http::market_now(&state);
+                let market_change = market
+                    .next_change_anywhere()
+                    .and_then(|at| (at.with_timezone(&chrono::Utc) - now).to_std().ok())
+                    .map(|left| left + Duration::from_millis(5));
                 let shutdown = state.shutdown.clone();
                 tokio::select! {
                     () = shutdown.cancelled() => return None,
@@ -383,6 +384,25 @@ pub fn metrics_text(health: &SystemHealth) -> String {
         "market_phase",
         "1 for the market phase now, 0 for the others",
         phase,
+    );
+
+    // Each segment shown: when its holiday list runs out (the first instant after its last
+    // covered day, IST), 0 when none is loaded. Alert on `- time() < 30 * 86400`.
+    let coverage = Family::<Vec<(&'static str, String)>, Gauge<f64, AtomicU64>>::default();
+    for segment in &health.market.segments {
+        let ends = segment
+            .calendar_coverage_ends
+            .and_then(|date| date.succ_opt())
+            .and_then(|next| marketwarden_core::ist_to_utc(next, chrono::NaiveTime::MIN))
+            .map_or(0.0, |at| at.timestamp() as f64);
+        coverage
+            .get_or_create(&vec![("segment", segment.segment.as_str().to_string())])
+            .set(ends);
+    }
+    registry.register(
+        "calendar_coverage_end_timestamp_seconds",
+        "When the segment's holiday list runs out, Unix seconds (0 when none is loaded)",
+        coverage,
     );
 
     let to_next = gauge_f64();

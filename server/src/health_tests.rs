@@ -273,6 +273,8 @@ async fn metrics_name_every_state_and_counter() {
         "marketwarden_feed_last_tick_timestamp_seconds 1796012998.5",
         "marketwarden_auth_token_expiry_timestamp_seconds 1796085000.0",
         "marketwarden_market_seconds_to_next_phase 19800.0",
+        // 2027-01-01 00:00 IST: the built-in NSE list covers 2026.
+        r#"marketwarden_calendar_coverage_end_timestamp_seconds{segment="nse-cm"} 1798741800.0"#,
         "# EOF",
     ] {
         assert!(

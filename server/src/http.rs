@@ -103,7 +103,11 @@ async fn feed_reconnect(State(state): State<AppState>, headers: HeaderMap) -> Re
 /// The market now, with the calendar in use and its load error, if any.
 pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
     let current = state.calendar.current();
-    let mut snapshot = MarketSnapshot::at(&current.calendar, state.clock.now());
+    let now = state.clock.now();
+    let mut snapshot = MarketSnapshot::at(&current.calendar, now);
+    snapshot.primary_segment = state.market_segment;
+    snapshot.segments_in_use = state.segments_in_use.to_vec();
+    snapshot.market = snapshot.market_at(&current.calendar, now);
     snapshot.market.calendar_error = current.error;
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
     snapshot.broker = state.broker;
@@ -116,7 +120,12 @@ pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
 pub(crate) fn market_now(state: &AppState) -> (MarketHealth, chrono::DateTime<chrono::Utc>) {
     let current = state.calendar.current();
     let now = state.clock.now();
-    let mut market = MarketHealth::at(&current.calendar, now);
+    let mut market = MarketHealth::for_segments(
+        &current.calendar,
+        state.market_segment,
+        &state.segments_in_use,
+        now,
+    );
     market.calendar_error = current.error;
     (market, now)
 }

@@ -18,6 +18,7 @@ mod http;
 pub mod kite;
 pub mod logging;
 pub mod market;
+pub mod nse_import;
 pub mod sim;
 pub mod systemd;
 
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use http::app;
 
-use marketwarden_core::BrokerKind;
+use marketwarden_core::{BrokerKind, Segment};
 
 use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
@@ -72,6 +73,10 @@ pub struct AppState {
     pub limits: Limits,
     /// The places left for event streams and tick sockets (from `limits`).
     pub slots: StreamSlots,
+    /// `--market-segment`: the segment the market object describes (NSE cash by default).
+    pub market_segment: Segment,
+    /// The segments of the subscribed instruments, listed beside it.
+    pub segments_in_use: Arc<[Segment]>,
 }
 
 /// The machines' states as the health surface reads them: the running machines, or fixed
@@ -92,6 +97,7 @@ impl AppState {
 
     /// This state with the running feed watchdog: its routes, and its health report.
     pub fn with_feed(mut self, feed: Arc<FeedService>) -> Self {
+        self.segments_in_use = feed.segments().into();
         self.reports.feed = Some(feed.clone());
         self.feed = Some(feed);
         self
@@ -126,6 +132,8 @@ impl AppState {
             hosts: Arc::new(HostPolicy::loopback_any_port()),
             limits: Limits::default(),
             slots: StreamSlots::default(),
+            market_segment: Segment::NseCm,
+            segments_in_use: Arc::from(Vec::new()),
         }
     }
 

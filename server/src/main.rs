@@ -34,11 +34,26 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Phase(args)) => {
             let calendar = cli::load_calendar(args.calendar.as_deref());
             let at = args.at.unwrap_or_else(|| SystemClock.now());
-            return offline(calendar.map(|calendar| cli::phase_json(&calendar, at)));
+            return offline(calendar.map(|calendar| cli::phase_json(&calendar, at, args.segment)));
         }
-        Some(Command::Calendar(CalendarCommand::Sessions { from, to, calendar })) => {
+        Some(Command::Calendar(CalendarCommand::Sessions {
+            from,
+            to,
+            calendar,
+            segment,
+        })) => {
             let calendar = cli::load_calendar(calendar.as_deref());
-            return offline(calendar.and_then(|calendar| cli::sessions_csv(&calendar, from, to)));
+            return offline(
+                calendar.and_then(|calendar| cli::sessions_csv(&calendar, from, to, segment)),
+            );
+        }
+        Some(Command::Calendar(CalendarCommand::ImportNse {
+            file,
+            diff,
+            calendar,
+        })) => {
+            let calendar = cli::load_calendar(calendar.as_deref());
+            return offline(calendar.and_then(|calendar| cli::import_nse(&file, diff, &calendar)));
         }
         Some(Command::Calendar(CalendarCommand::Check { file })) => {
             return offline(cli::check_file(&file));
@@ -381,6 +396,7 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     let state = AppState {
         broker: settings.broker,
         admin_token: settings.admin_token.clone(),
+        market_segment: settings.market_segment,
         hosts: Arc::new(
             HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
                 .with_cors_origins(&settings.cors_origins),

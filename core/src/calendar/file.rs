@@ -2,28 +2,35 @@
 //!
 //! ```text
 //! # comments and blank lines are ignored
-//! date,kind,hours,name
-//! 2027-12-31,coverage-ends,,NSE holiday list 2027
-//! 2027-01-26,closed,,Republic Day
-//! 2027-02-01,session,,Union Budget session
-//! 2021-02-24,session,pre-open 09:00 trading 09:15-11:40; pre-open 15:30 trading 15:45-17:00,Trading halt
-//! 2027-10-29,unpublished,,Muhurat trading
+//! date,kind,hours,name,segments
+//! 2027-12-31,coverage-ends,,NSE holiday list 2027,equity
+//! 2027-01-26,closed,,Republic Day,equity
+//! 2027-02-01,session,,Union Budget session,nse-cm nse-fo
+//! 2021-02-24,session,pre-open 09:00 trading 09:15-11:40; pre-open 15:30 trading 15:45-17:00,Trading halt,nse-cm
+//! 2027-10-29,unpublished,,Muhurat trading,all
+//! 2026-08-03,template,pre-open 09:00 trading 09:15-15:30 closing-auction 15:30-15:35 post-close 15:50-16:00,Closing auction,nse-cm
 //! ```
 //!
-//! Parsing collects every error with its line number, so one run shows all that is wrong.
+//! The `segments` column may be left out (the header then ends at `name`): every row then
+//! applies to the equity segments, which share NSE's equity holiday list. Parsing collects every
+//! error with its line number, so one run shows all that is wrong.
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
-use super::{Day, DayKind, PhaseWindow, REGULAR_DAY};
-use crate::MarketPhase;
+use super::{Day, DayKind, PhaseWindow, Template};
 use crate::display::{hh_mm, parse_date, parse_hh_mm};
+use crate::{MarketPhase, Segment};
 
-/// The header every calendar file starts with (after comments).
+/// The header of a calendar file whose rows all apply to the equity segments.
 pub const HEADER: &str = "date,kind,hours,name";
+
+/// The header of a calendar file with a `segments` column.
+pub const HEADER_WITH_SEGMENTS: &str = "date,kind,hours,name,segments";
 
 /// The PRE_OPEN part of a pre-open: order entry, before the auction freeze.
 const PRE_OPEN_ORDER_ENTRY: TimeDelta = TimeDelta::minutes(7);
@@ -31,12 +38,13 @@ const PRE_OPEN_ORDER_ENTRY: TimeDelta = TimeDelta::minutes(7);
 /// At most this many errors are reported; a file with more is probably not a calendar.
 const MAX_ERRORS: usize = 50;
 
-/// A parsed calendar file: dated entries and the coverage it declares.
+/// A parsed calendar file: dated entries, templates and the coverage it declares, per segment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CalendarFile {
-    pub days: Vec<(NaiveDate, Day)>,
-    pub coverage_starts: Option<NaiveDate>,
-    pub coverage_ends: Option<NaiveDate>,
+    pub days: Vec<(Segment, NaiveDate, Day)>,
+    pub templates: Vec<(Segment, NaiveDate, Template)>,
+    pub coverage_starts: BTreeMap<Segment, NaiveDate>,
+    pub coverage_ends: BTreeMap<Segment, NaiveDate>,
 }
 
 /// What is wrong with a calendar file: one entry per bad line.
@@ -83,8 +91,10 @@ impl std::error::Error for CalendarFileError {}
 pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
     let mut file = CalendarFile::default();
     let mut problems = Vec::new();
-    let mut seen_header = false;
-    let mut first_line_of: Vec<(NaiveDate, usize)> = Vec::new();
+    let mut header: Option<bool> = None;
+    // Where each (kind of row, segment, date) was first given.
+    let mut first_line_of: BTreeMap<(bool, Segment, NaiveDate), usize> = BTreeMap::new();
+    let mut coverage_lines: BTreeMap<(bool, Segment), usize> = BTreeMap::new();
 
     for (index, raw) in text.lines().enumerate() {
         if problems.len() >= MAX_ERRORS {
@@ -95,83 +105,141 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
-        if !seen_header {
-            seen_header = true;
-            if content.replace(' ', "") != HEADER {
+        let Some(with_segments) = header else {
+            let compact = content.replace(' ', "");
+            header = Some(compact == HEADER_WITH_SEGMENTS);
+            if compact != HEADER && compact != HEADER_WITH_SEGMENTS {
                 problems.push(problem(
                     line,
-                    format!("expected the header `{HEADER}`, found `{content}`"),
+                    format!(
+                        "expected the header `{HEADER}` or `{HEADER_WITH_SEGMENTS}`, found \
+                         `{content}`"
+                    ),
                 ));
             }
             continue;
+        };
+        let row = match parse_row(content, with_segments) {
+            Ok(row) => row,
+            Err(message) => {
+                problems.push(problem(line, message));
+                continue;
+            }
+        };
+        // A row that repeats an earlier one (for any of its segments) is one problem, and none
+        // of it is taken.
+        let coverage_kind = match row.entry {
+            Entry::CoverageStarts => Some((false, "coverage-starts")),
+            Entry::CoverageEnds => Some((true, "coverage-ends")),
+            _ => None,
+        };
+        let template = matches!(row.entry, Entry::Template(_));
+        let repeated = row.segments.iter().find_map(|segment| match coverage_kind {
+            Some((ends, kind)) => coverage_lines
+                .get(&(ends, *segment))
+                .map(|first| format!("{kind} of {segment} is already given on line {first}")),
+            None => first_line_of
+                .get(&(template, *segment, row.date))
+                .map(|first| {
+                    let what = if template { "a template of " } else { "" };
+                    format!(
+                        "{} {what}{segment} is already given on line {first}",
+                        row.date
+                    )
+                }),
+        });
+        if let Some(message) = repeated {
+            problems.push(problem(line, message));
+            continue;
         }
-        match parse_row(content) {
-            Ok(Row::CoverageStarts(date)) => set_once(
-                &mut file.coverage_starts,
-                date,
-                "coverage-starts",
-                line,
-                &mut problems,
-            ),
-            Ok(Row::CoverageEnds(date)) => set_once(
-                &mut file.coverage_ends,
-                date,
-                "coverage-ends",
-                line,
-                &mut problems,
-            ),
-            Ok(Row::Day(date, day)) => {
-                if let Some((_, first)) = first_line_of.iter().find(|(d, _)| *d == date) {
-                    problems.push(problem(
-                        line,
-                        format!("{date} is already given on line {first}"),
-                    ));
-                } else {
-                    first_line_of.push((date, line));
-                    file.days.push((date, day));
+        for segment in row.segments {
+            match &row.entry {
+                Entry::CoverageStarts => {
+                    coverage_lines.insert((false, segment), line);
+                    file.coverage_starts.insert(segment, row.date);
+                }
+                Entry::CoverageEnds => {
+                    coverage_lines.insert((true, segment), line);
+                    file.coverage_ends.insert(segment, row.date);
+                }
+                Entry::Template(day) => {
+                    first_line_of.insert((true, segment, row.date), line);
+                    if let DayKind::Session(Some(windows)) = &day.kind {
+                        file.templates.push((
+                            segment,
+                            row.date,
+                            Template {
+                                windows: windows.clone(),
+                                name: day.name.clone(),
+                            },
+                        ));
+                    }
+                }
+                Entry::Day(day) => {
+                    first_line_of.insert((false, segment, row.date), line);
+                    file.days.push((segment, row.date, day.clone()));
                 }
             }
-            Err(message) => problems.push(problem(line, message)),
         }
     }
-    if !seen_header && problems.is_empty() {
+    if header.is_none() && problems.is_empty() {
         problems.push(problem(
             0,
             format!("the file is empty: it needs at least the header `{HEADER}`"),
         ));
     }
-    if let (Some(starts), Some(ends)) = (file.coverage_starts, file.coverage_ends)
-        && starts > ends
-    {
-        problems.push(problem(
-            0,
-            format!("coverage-starts {starts} is after coverage-ends {ends}"),
-        ));
+    for (segment, starts) in &file.coverage_starts {
+        if let Some(ends) = file.coverage_ends.get(segment)
+            && starts > ends
+        {
+            problems.push(problem(
+                0,
+                format!("{segment}: coverage-starts {starts} is after coverage-ends {ends}"),
+            ));
+        }
     }
     if problems.is_empty() {
-        file.days.sort_by_key(|(date, _)| *date);
         Ok(file)
     } else {
         Err(CalendarFileError { problems })
     }
 }
 
-enum Row {
-    CoverageStarts(NaiveDate),
-    CoverageEnds(NaiveDate),
-    Day(NaiveDate, Day),
+enum Entry {
+    CoverageStarts,
+    CoverageEnds,
+    Day(Day),
+    /// A template, held as a session day with its windows.
+    Template(Day),
 }
 
-fn parse_row(content: &str) -> Result<Row, String> {
+struct Row {
+    date: NaiveDate,
+    entry: Entry,
+    segments: Vec<Segment>,
+}
+
+fn parse_row(content: &str, with_segments: bool) -> Result<Row, String> {
     let fields = split_csv(content)?;
-    let [date, kind, hours, name] = fields.as_slice() else {
-        return Err(format!(
-            "expected 4 fields ({HEADER}), found {}",
-            fields.len()
-        ));
+    let (date, kind, hours, name, segments) = match (fields.as_slice(), with_segments) {
+        ([date, kind, hours, name], _) => (date, kind, hours, name, None),
+        ([date, kind, hours, name, segments], true) => (date, kind, hours, name, Some(segments)),
+        (_, false) => {
+            return Err(format!(
+                "expected 4 fields ({HEADER}), found {}",
+                fields.len()
+            ));
+        }
+        (_, true) => {
+            return Err(format!(
+                "expected 5 fields ({HEADER_WITH_SEGMENTS}), found {}",
+                fields.len()
+            ));
+        }
     };
     let date = parse_date(date.trim())
         .ok_or_else(|| format!("`{}` is not a date in the form YYYY-MM-DD", date.trim()))?;
+    let segments = parse_segments(segments.map_or("", |text| text.as_str()))?;
     let kind = kind.trim();
     let hours = hours.trim();
     let name = name.trim().to_string();
@@ -189,84 +257,116 @@ fn parse_row(content: &str) -> Result<Row, String> {
             Ok(())
         }
     };
-    match kind {
-        "coverage-starts" => no_hours(kind).map(|()| Row::CoverageStarts(date)),
-        "coverage-ends" => no_hours(kind).map(|()| Row::CoverageEnds(date)),
+    let entry = match kind {
+        "coverage-starts" => no_hours(kind).map(|()| Entry::CoverageStarts)?,
+        "coverage-ends" => no_hours(kind).map(|()| Entry::CoverageEnds)?,
         "closed" => {
             no_hours(kind)?;
             needs_name(kind)?;
-            Ok(Row::Day(
-                date,
-                Day {
-                    kind: DayKind::Closed,
-                    name,
-                },
-            ))
+            Entry::Day(Day {
+                kind: DayKind::Closed,
+                name,
+            })
         }
         "unpublished" => {
             no_hours(kind)?;
             needs_name(kind)?;
-            Ok(Row::Day(
-                date,
-                Day {
-                    kind: DayKind::Unpublished,
-                    name,
-                },
-            ))
+            Entry::Day(Day {
+                kind: DayKind::Unpublished,
+                name,
+            })
         }
         "session" => {
             needs_name(kind)?;
             let windows = if hours.is_empty() {
-                REGULAR_DAY.to_vec()
+                None
             } else {
-                parse_hours(hours)?
+                Some(parse_hours(hours)?)
             };
-            Ok(Row::Day(
-                date,
-                Day {
-                    kind: DayKind::Session(windows),
-                    name,
-                },
-            ))
+            Entry::Day(Day {
+                kind: DayKind::Session(windows),
+                name,
+            })
         }
-        other => Err(format!(
-            "unknown kind `{other}`: expected closed, session, unpublished, coverage-starts or coverage-ends"
-        )),
-    }
-}
-
-/// `[pre-open HH:MM] trading HH:MM-HH:MM; ...` into sorted, non-overlapping phase windows.
-fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
-    let mut windows: Vec<PhaseWindow> = Vec::new();
-    for segment in hours.split(';') {
-        let words: Vec<&str> = segment.split_whitespace().collect();
-        let (pre_open, trading) = match words.as_slice() {
-            ["trading", range] => (None, *range),
-            ["pre-open", start, "trading", range] => (Some(parse_time(start)?), *range),
-            _ => {
-                return Err(format!(
-                    "hours segment `{}` is not `[pre-open HH:MM] trading HH:MM-HH:MM`",
-                    segment.trim()
-                ));
+        "template" => {
+            needs_name(kind)?;
+            if hours.is_empty() {
+                return Err("`template` needs the regular day's hours".to_string());
             }
-        };
-        let (open, close) = trading
-            .split_once('-')
-            .ok_or_else(|| format!("`{trading}` is not a range HH:MM-HH:MM"))?;
-        let (open, close) = (parse_time(open)?, parse_time(close)?);
-        if open >= close {
-            return Err(format!("trading {trading} ends before it starts"));
+            Entry::Template(Day {
+                kind: DayKind::Session(Some(parse_hours(hours)?)),
+                name,
+            })
         }
-        let first_start = pre_open.unwrap_or(open);
-        if let Some(last) = windows.last()
-            && first_start < last.end
-        {
+        other => {
             return Err(format!(
-                "segment `{}` starts before the previous one ends ({})",
-                segment.trim(),
-                hh_mm(last.end)
+                "unknown kind `{other}`: expected closed, session, unpublished, template, \
+                 coverage-starts or coverage-ends"
             ));
         }
+    };
+    Ok(Row {
+        date,
+        entry,
+        segments,
+    })
+}
+
+/// `nse-cm nse-fo`, `equity`, `all`; empty: the equity segments.
+fn parse_segments(text: &str) -> Result<Vec<Segment>, String> {
+    let mut segments = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || c == ';' || c == '|') {
+        let chosen: Vec<Segment> = match word.trim() {
+            "" => continue,
+            "all" => Segment::ALL.to_vec(),
+            "equity" => Segment::EQUITY.to_vec(),
+            other => match Segment::parse(other) {
+                Some(segment) => alloc::vec![segment],
+                None => {
+                    return Err(format!(
+                        "unknown segment `{other}`: expected nse-cm, nse-fo, bse-cm, bse-fo, \
+                         cds, mcx, equity or all"
+                    ));
+                }
+            },
+        };
+        for segment in chosen {
+            if !segments.contains(&segment) {
+                segments.push(segment);
+            }
+        }
+    }
+    if segments.is_empty() {
+        segments.extend(Segment::EQUITY);
+    }
+    Ok(segments)
+}
+
+/// Parts separated by `;`, each `[pre-open HH:MM] trading HH:MM-HH:MM [closing-auction
+/// HH:MM-HH:MM] [post-close HH:MM-HH:MM]`, into sorted, non-overlapping phase windows.
+fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
+    let mut windows: Vec<PhaseWindow> = Vec::new();
+    for part in hours.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let shape = || {
+            format!(
+                "hours `{}` are not `[pre-open HH:MM] trading HH:MM-HH:MM [closing-auction \
+                 HH:MM-HH:MM] [post-close HH:MM-HH:MM]`",
+                part.trim()
+            )
+        };
+        let mut rest = words.as_slice();
+        let mut pre_open = None;
+        if let ["pre-open", start, tail @ ..] = rest {
+            pre_open = Some(parse_time(start)?);
+            rest = tail;
+        }
+        let ["trading", range, tail @ ..] = rest else {
+            return Err(shape());
+        };
+        rest = tail;
+        let (open, close) = parse_range("trading", range)?;
+        let mut part_windows = Vec::new();
         if let Some(start) = pre_open {
             let freeze = start + PRE_OPEN_ORDER_ENTRY;
             if start >= open || freeze > open || freeze < start {
@@ -276,26 +376,58 @@ fn parse_hours(hours: &str) -> Result<Vec<PhaseWindow>, String> {
                     hh_mm(open)
                 ));
             }
-            windows.push(PhaseWindow {
-                start,
-                end: freeze,
-                phase: MarketPhase::PreOpen,
-            });
+            part_windows.push(window(start, freeze, MarketPhase::PreOpen));
             if freeze < open {
-                windows.push(PhaseWindow {
-                    start: freeze,
-                    end: open,
-                    phase: MarketPhase::AuctionFreeze,
-                });
+                part_windows.push(window(freeze, open, MarketPhase::AuctionFreeze));
             }
         }
-        windows.push(PhaseWindow {
-            start: open,
-            end: close,
-            phase: MarketPhase::Live,
-        });
+        part_windows.push(window(open, close, MarketPhase::Live));
+        for (word, phase) in [
+            ("closing-auction", MarketPhase::ClosingAuction),
+            ("post-close", MarketPhase::PostClose),
+        ] {
+            if let [found, range, tail @ ..] = rest
+                && *found == word
+            {
+                let (start, end) = parse_range(word, range)?;
+                part_windows.push(window(start, end, phase));
+                rest = tail;
+            }
+        }
+        if !rest.is_empty() {
+            return Err(shape());
+        }
+        for next in part_windows {
+            if let Some(last) = windows.last()
+                && next.start < last.end
+            {
+                return Err(format!(
+                    "{} at {} starts before the previous phase ends ({})",
+                    next.phase.as_str().to_ascii_lowercase().replace('_', "-"),
+                    hh_mm(next.start),
+                    hh_mm(last.end)
+                ));
+            }
+            windows.push(next);
+        }
     }
     Ok(windows)
+}
+
+fn window(start: NaiveTime, end: NaiveTime, phase: MarketPhase) -> PhaseWindow {
+    PhaseWindow { start, end, phase }
+}
+
+/// `HH:MM-HH:MM` after `word`, ending after it starts.
+fn parse_range(word: &str, range: &str) -> Result<(NaiveTime, NaiveTime), String> {
+    let (start, end) = range
+        .split_once('-')
+        .ok_or_else(|| format!("`{range}` is not a range HH:MM-HH:MM"))?;
+    let (start, end) = (parse_time(start)?, parse_time(end)?);
+    if start >= end {
+        return Err(format!("{word} {range} ends before it starts"));
+    }
+    Ok((start, end))
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, String> {
@@ -341,20 +473,6 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     }
     fields.push(field);
     Ok(fields)
-}
-
-fn set_once(
-    slot: &mut Option<NaiveDate>,
-    date: NaiveDate,
-    kind: &str,
-    line: usize,
-    problems: &mut Vec<LineProblem>,
-) {
-    if slot.is_some() {
-        problems.push(problem(line, format!("{kind} is given twice")));
-    } else {
-        *slot = Some(date);
-    }
 }
 
 fn problem(line: usize, message: String) -> LineProblem {

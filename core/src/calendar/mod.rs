@@ -1,4 +1,10 @@
-//! The NSE trading calendar: which days trade, in which phase windows, and what the data covers.
+//! The trading calendar of every segment: which days trade, in which phase windows, and what
+//! the holiday data covers.
+//!
+//! Per segment ([`Segment`]) the calendar holds dated *templates* of the regular weekday (the
+//! day's windows from a date on: NSE cash gained its closing auction on 2026-08-03), dated
+//! entries (holidays, special sessions, unpublished sessions), and the dates its holiday list
+//! covers, if any. A weekday without an entry follows the template in force on that date.
 
 mod file;
 
@@ -15,17 +21,23 @@ use chrono_tz::Tz;
 
 pub use file::{CalendarFileError, HEADER as CALENDAR_FILE_HEADER, LineProblem};
 
-use crate::MarketPhase;
+use crate::{MarketPhase, Segment};
 
 /// The exchange's time zone. Every phase boundary is a wall-clock time here.
 pub const IST: Tz = chrono_tz::Asia::Kolkata;
 
-/// The calendar compiled into marketwarden: NSE equity, 2024–2026.
-const BUILTIN_CALENDAR: &str = include_str!("../../data/nse-equity.csv");
+/// The compiled-in session templates and coverage of every segment, with their sources.
+const BUILTIN_SESSIONS: &str = include_str!("../../data/sessions.csv");
+
+/// The compiled-in NSE equity holidays and special sessions, 2024–2026.
+const BUILTIN_EQUITY: &str = include_str!("../../data/nse-equity.csv");
 
 /// How many days ahead the next phase change is searched for. Far longer than any run of
 /// closed days NSE has had, so the search only gives up on a calendar that closes for a month.
 const NEXT_CHANGE_SEARCH_DAYS: u32 = 31;
+
+/// How many days before a holiday list runs out the answers start saying so.
+pub const COVERAGE_HEADS_UP_DAYS: i64 = 30;
 
 /// One phase on one IST date: `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +46,7 @@ pub struct PhaseWindow {
     pub start: NaiveTime,
     /// First instant after the phase.
     pub end: NaiveTime,
-    /// PRE_OPEN, AUCTION_FREEZE or LIVE.
+    /// PRE_OPEN, AUCTION_FREEZE, LIVE, CLOSING_AUCTION or POST_CLOSE.
     pub phase: MarketPhase,
 }
 
@@ -45,8 +57,8 @@ const fn hm(hour: u32, minute: u32) -> NaiveTime {
     }
 }
 
-/// The regular NSE day: PRE_OPEN [09:00, 09:07), AUCTION_FREEZE [09:07, 09:15), LIVE
-/// [09:15, 15:30).
+/// The specification's regular NSE day: PRE_OPEN [09:00, 09:07), AUCTION_FREEZE [09:07, 09:15),
+/// LIVE [09:15, 15:30).
 pub const REGULAR_DAY: [PhaseWindow; 3] = [
     PhaseWindow {
         start: hm(9, 0),
@@ -76,10 +88,25 @@ pub(crate) struct Day {
 pub(crate) enum DayKind {
     /// No trading all day.
     Closed,
-    /// Trading in these windows instead of the regular day.
-    Session(Vec<PhaseWindow>),
+    /// Trading in these windows; `None`: the regular day's (the template in force).
+    Session(Option<Vec<PhaseWindow>>),
     /// A session is announced but its timings are not: closed, with a note.
     Unpublished,
+}
+
+/// The regular weekday of a segment from a date on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Template {
+    pub windows: Vec<PhaseWindow>,
+    pub name: String,
+}
+
+/// One segment's data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SegmentData {
+    days: BTreeMap<NaiveDate, Day>,
+    templates: BTreeMap<NaiveDate, Template>,
+    coverage: Option<Coverage>,
 }
 
 /// What kind of day a date is.
@@ -106,7 +133,7 @@ pub enum TradingDay<'c> {
     },
 }
 
-/// The first and last dates the calendar's holiday data covers.
+/// The first and last dates a segment's holiday data covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Coverage {
     /// First covered date.
@@ -122,53 +149,77 @@ impl Coverage {
     }
 }
 
-/// The trading calendar: dated holidays and special sessions over weekday rules.
+/// Which phases an answer speaks in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The exchange's own: CLOSING_AUCTION and POST_CLOSE included.
+    Exchange,
+    /// The specification's four phases: the closing auction and post-close are CLOSED.
+    Specification,
+}
+
+impl View {
+    const fn phase(self, phase: MarketPhase) -> MarketPhase {
+        match self {
+            Self::Exchange => phase,
+            Self::Specification => phase.specification_view(),
+        }
+    }
+}
+
+/// The trading calendar of every segment: dated templates of the regular day, holidays and
+/// special sessions, over weekday rules.
 ///
 /// Built from calendar-file text (see [`Calendar::from_file_text`]); validated once, after which
 /// every query is total.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Calendar {
-    days: BTreeMap<NaiveDate, Day>,
-    coverage: Coverage,
+    segments: BTreeMap<Segment, SegmentData>,
 }
 
 impl Calendar {
-    /// The calendar compiled into marketwarden: every NSE equity closure, weekend session and
-    /// Muhurat session of 2024–2026.
+    /// The calendar compiled into marketwarden: the session templates of every segment with
+    /// their dated changes, and every NSE equity closure, weekend session and Muhurat session of
+    /// 2024–2026.
     ///
     /// # Examples
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use marketwarden_core::Calendar;
+    /// use marketwarden_core::{Calendar, Segment};
     ///
     /// let calendar = Calendar::builtin();
-    /// assert_eq!(calendar.coverage().ends, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+    /// let ends = calendar.coverage(Segment::NseCm).unwrap().ends;
+    /// assert_eq!(ends, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+    /// assert_eq!(calendar.coverage(Segment::Mcx), None, "no MCX holiday list is compiled in");
     /// ```
     pub fn builtin() -> Self {
-        match Self::from_file_text(BUILTIN_CALENDAR) {
+        let built = Self::from_file_text(BUILTIN_SESSIONS)
+            .and_then(|sessions| sessions.with_overrides(BUILTIN_EQUITY));
+        match built {
             Ok(calendar) => calendar,
-            // The built-in file is parsed by a unit test; this cannot happen in a release.
+            // The built-in files are parsed by a unit test; this cannot happen in a release.
             Err(error) => panic!("built-in calendar is invalid: {error}"),
         }
     }
 
-    /// A calendar from the text of a complete calendar file, which must declare its coverage
-    /// with `coverage-starts` and `coverage-ends` rows.
+    /// A calendar from the text of a complete calendar file, which must give the regular day
+    /// (a `template` row) of at least one segment.
     ///
     /// # Errors
     ///
-    /// Every malformed line, with its number, and a missing coverage.
+    /// Every malformed line, with its number, and a file without a template.
     ///
     /// # Examples
     ///
     /// ```
     /// use marketwarden_core::Calendar;
     ///
-    /// let text = "date,kind,hours,name\n\
-    ///             2027-01-01,coverage-starts,,\n\
-    ///             2027-12-31,coverage-ends,,\n\
-    ///             2027-01-26,closed,,Republic Day\n";
+    /// let text = "date,kind,hours,name,segments\n\
+    ///             2027-01-01,template,pre-open 09:00 trading 09:15-15:30,Regular day,nse-cm\n\
+    ///             2027-01-01,coverage-starts,,,nse-cm\n\
+    ///             2027-12-31,coverage-ends,,,nse-cm\n\
+    ///             2027-01-26,closed,,Republic Day,nse-cm\n";
     /// assert!(Calendar::from_file_text(text).is_ok());
     ///
     /// let error = Calendar::from_file_text("date,kind,hours,name\n2027-01-26,clsoed,,Republic Day\n")
@@ -177,33 +228,30 @@ impl Calendar {
     /// ```
     pub fn from_file_text(text: &str) -> Result<Self, CalendarFileError> {
         let parsed = file::parse(text)?;
-        let mut missing = Vec::new();
-        if parsed.coverage_starts.is_none() {
-            missing.push("coverage-starts");
-        }
-        if parsed.coverage_ends.is_none() {
-            missing.push("coverage-ends");
-        }
-        match (parsed.coverage_starts, parsed.coverage_ends) {
-            (Some(starts), Some(ends)) => Ok(Self {
-                days: parsed.days.into_iter().collect(),
-                coverage: Coverage { starts, ends },
-            }),
-            _ => Err(CalendarFileError {
+        if parsed.templates.is_empty() {
+            return Err(CalendarFileError {
                 problems: alloc::vec![LineProblem {
                     line: 0,
-                    message: format!(
-                        "a complete calendar needs a {} row",
-                        missing.join(" and a ")
-                    ),
+                    message: "a complete calendar needs a template row: without the regular day \
+                              no day trades"
+                        .into(),
                 }],
-            }),
+            });
         }
+        let empty = Self {
+            segments: Segment::ALL
+                .into_iter()
+                .map(|segment| (segment, SegmentData::default()))
+                .collect(),
+        };
+        empty.merged(parsed)
     }
 
     /// This calendar with an operator's calendar file laid over it: each dated row replaces
-    /// this calendar's entry for that date, and `coverage-starts` / `coverage-ends` rows, when
-    /// present, replace the coverage. A bad file changes nothing.
+    /// this calendar's entry for that date in the segments it names, a `template` row adds a
+    /// dated change of the regular day, and `coverage-starts` / `coverage-ends` rows set a
+    /// segment's coverage: a whole range that meets the one in use extends it (next year's
+    /// list), a single bound replaces that bound. A bad file changes nothing.
     ///
     /// # Errors
     ///
@@ -226,35 +274,98 @@ impl Calendar {
     /// assert_eq!(session.coverage_warning(), None);
     /// ```
     pub fn with_overrides(&self, text: &str) -> Result<Self, CalendarFileError> {
-        let parsed = file::parse(text)?;
+        self.merged(file::parse(text)?)
+    }
+
+    fn merged(&self, parsed: file::CalendarFile) -> Result<Self, CalendarFileError> {
         let mut merged = self.clone();
-        merged.days.extend(parsed.days);
-        merged.coverage = Coverage {
-            starts: parsed.coverage_starts.unwrap_or(self.coverage.starts),
-            ends: parsed.coverage_ends.unwrap_or(self.coverage.ends),
-        };
-        if merged.coverage.starts > merged.coverage.ends {
-            return Err(CalendarFileError {
-                problems: alloc::vec![LineProblem {
-                    line: 0,
-                    message: format!(
-                        "coverage would start on {} after it ends on {}",
-                        merged.coverage.starts, merged.coverage.ends
-                    ),
-                }],
-            });
+        for (segment, date, day) in parsed.days {
+            merged.data_mut(segment).days.insert(date, day);
         }
-        Ok(merged)
+        for (segment, date, template) in parsed.templates {
+            merged.data_mut(segment).templates.insert(date, template);
+        }
+        let mut problems = Vec::new();
+        for segment in Segment::ALL {
+            let starts = parsed.coverage_starts.get(&segment).copied();
+            let ends = parsed.coverage_ends.get(&segment).copied();
+            if starts.is_none() && ends.is_none() {
+                continue;
+            }
+            let data = merged.data_mut(segment);
+            let old = data.coverage;
+            // A range that meets or overlaps the one in use extends it (next year's list);
+            // a single bound replaces that bound.
+            if let (Some(starts), Some(ends), Some(old)) = (starts, ends, old) {
+                let meets = starts <= old.ends.succ_opt().unwrap_or(old.ends)
+                    && ends >= old.starts.pred_opt().unwrap_or(old.starts);
+                if meets && starts <= ends {
+                    data.coverage = Some(Coverage {
+                        starts: starts.min(old.starts),
+                        ends: ends.max(old.ends),
+                    });
+                    continue;
+                }
+            }
+            let coverage = match (
+                starts.or(old.map(|c| c.starts)),
+                ends.or(old.map(|c| c.ends)),
+            ) {
+                (Some(starts), Some(ends)) => Coverage { starts, ends },
+                (Some(_), None) => {
+                    problems.push(whole_file(format!(
+                        "{segment} has a coverage-starts row but no coverage-ends row"
+                    )));
+                    continue;
+                }
+                (None, _) => {
+                    problems.push(whole_file(format!(
+                        "{segment} has a coverage-ends row but no coverage-starts row"
+                    )));
+                    continue;
+                }
+            };
+            if coverage.starts > coverage.ends {
+                problems.push(whole_file(format!(
+                    "{segment}: coverage would start on {} after it ends on {}",
+                    coverage.starts, coverage.ends
+                )));
+                continue;
+            }
+            data.coverage = Some(coverage);
+        }
+        if problems.is_empty() {
+            Ok(merged)
+        } else {
+            Err(CalendarFileError { problems })
+        }
     }
 
-    /// The dates the holiday data covers.
-    pub fn coverage(&self) -> Coverage {
-        self.coverage
+    fn data(&self, segment: Segment) -> Option<&SegmentData> {
+        self.segments.get(&segment)
     }
 
-    /// What kind of day `date` is and its phase windows, sorted and not overlapping.
-    pub fn day(&self, date: NaiveDate) -> (TradingDay<'_>, &[PhaseWindow]) {
-        match self.days.get(&date) {
+    fn data_mut(&mut self, segment: Segment) -> &mut SegmentData {
+        self.segments.entry(segment).or_default()
+    }
+
+    /// The dates a segment's holiday data covers; `None` when no holiday list of it is loaded.
+    pub fn coverage(&self, segment: Segment) -> Option<Coverage> {
+        self.data(segment)?.coverage
+    }
+
+    /// The regular day of `segment` on `date` (the template in force), whatever the date is.
+    pub fn regular_day(&self, segment: Segment, date: NaiveDate) -> &[PhaseWindow] {
+        self.data(segment)
+            .and_then(|data| data.templates.range(..=date).next_back())
+            .map_or(&[], |(_, template)| template.windows.as_slice())
+    }
+
+    /// What kind of day `date` is in `segment`, and its phase windows, sorted and not
+    /// overlapping.
+    pub fn day(&self, segment: Segment, date: NaiveDate) -> (TradingDay<'_>, &[PhaseWindow]) {
+        let entry = self.data(segment).and_then(|data| data.days.get(&date));
+        match entry {
             Some(Day {
                 kind: DayKind::Closed,
                 name,
@@ -262,7 +373,13 @@ impl Calendar {
             Some(Day {
                 kind: DayKind::Session(windows),
                 name,
-            }) => (TradingDay::Special { name }, windows),
+            }) => (
+                TradingDay::Special { name },
+                match windows {
+                    Some(windows) => windows.as_slice(),
+                    None => self.regular_day(segment, date),
+                },
+            ),
             Some(Day {
                 kind: DayKind::Unpublished,
                 name,
@@ -270,11 +387,12 @@ impl Calendar {
             None if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) => {
                 (TradingDay::Weekend, &[])
             }
-            None => (TradingDay::Regular, &REGULAR_DAY),
+            None => (TradingDay::Regular, self.regular_day(segment, date)),
         }
     }
 
-    /// The market session at `now`: the phase, why it is closed, and the next phase change.
+    /// The NSE cash market at `now` in the specification's four phases: the market object of
+    /// the health answer. Same as `session(Segment::NseCm, now, View::Specification)`.
     ///
     /// Phases are half-open intervals of IST wall-clock time. The answer depends only on `now`
     /// and the calendar, never on the host's time zone.
@@ -294,45 +412,76 @@ impl Calendar {
     /// assert_eq!(session.seconds_to_next_phase(now), Some(8 * 60));
     /// ```
     pub fn session_at(&self, now: DateTime<Utc>) -> MarketSession<'_> {
+        self.session(Segment::NseCm, now, View::Specification)
+    }
+
+    /// `segment` at `now`: the phase in `view`, why it is closed, and the next change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use marketwarden_core::{Calendar, MarketPhase, Segment, View};
+    ///
+    /// // Tuesday 2026-12-01 at 15:35 IST: NSE cash has closed, F&O trades until 15:40.
+    /// let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 5, 0).unwrap();
+    /// let calendar = Calendar::builtin();
+    /// assert_eq!(calendar.session(Segment::NseCm, now, View::Exchange).phase, MarketPhase::Closed);
+    /// assert_eq!(calendar.session(Segment::NseFo, now, View::Exchange).phase, MarketPhase::Live);
+    /// ```
+    pub fn session(&self, segment: Segment, now: DateTime<Utc>, view: View) -> MarketSession<'_> {
         let local = ist_wall_clock(now);
         let date = local.date();
         let time = local.time();
-        let (day, windows) = self.day(date);
+        let (day, windows) = self.day(segment, date);
 
-        let current = windows.iter().find(|w| w.start <= time && time < w.end);
+        let current = windows
+            .iter()
+            .find(|w| w.start <= time && time < w.end)
+            .map(|window| view.phase(window.phase))
+            .filter(|phase| *phase != MarketPhase::Closed);
         let (phase, closed_reason) = match current {
-            Some(window) => (window.phase, None),
-            None => (MarketPhase::Closed, Some(closed_reason(day, windows, time))),
+            Some(phase) => (phase, None),
+            None => (
+                MarketPhase::Closed,
+                Some(closed_reason(day, windows, time, view)),
+            ),
         };
         MarketSession {
+            segment,
             phase,
             closed_reason,
             date,
             day,
-            next_change: self.next_change(date, time, phase),
-            coverage: self.coverage,
+            next_change: self.next_change(segment, date, time, phase, view),
+            coverage: self.coverage(segment),
         }
     }
 
-    /// The first boundary after IST `time` on `date`, or on a later date, where the phase
-    /// becomes different from `current`.
+    /// The first boundary after IST `time` on `date`, or on a later date, where the phase (in
+    /// `view`) becomes different from `current`.
     fn next_change(
         &self,
+        segment: Segment,
         date: NaiveDate,
         time: NaiveTime,
         current: MarketPhase,
+        view: View,
     ) -> Option<PhaseChange> {
         let mut day = date;
         let mut after = Some(time);
         for _ in 0..=NEXT_CHANGE_SEARCH_DAYS {
-            let (_, windows) = self.day(day);
+            let (_, windows) = self.day(segment, day);
             for boundary in boundaries(windows) {
-                if after.is_some_and(|t| boundary.at <= t) || boundary.phase == current {
+                // A boundary between two phases that look the same in this view changes
+                // nothing (the specification's view: closing auction, then closed).
+                let phase = view.phase(boundary.phase);
+                if after.is_some_and(|t| boundary.at <= t) || phase == current {
                     continue;
                 }
                 return Some(PhaseChange {
                     at: ist_to_utc(day, boundary.at)?,
-                    phase: boundary.phase,
+                    phase,
                 });
             }
             day = day.succ_opt()?;
@@ -342,28 +491,46 @@ impl Calendar {
     }
 }
 
-fn closed_reason(day: TradingDay<'_>, windows: &[PhaseWindow], time: NaiveTime) -> ClosedReason {
+fn whole_file(message: String) -> LineProblem {
+    LineProblem { line: 0, message }
+}
+
+fn closed_reason(
+    day: TradingDay<'_>,
+    windows: &[PhaseWindow],
+    time: NaiveTime,
+    view: View,
+) -> ClosedReason {
     match day {
         TradingDay::Weekend => ClosedReason::Weekend,
         TradingDay::Holiday { .. } => ClosedReason::Holiday,
         TradingDay::TimingsNotPublished { .. } => ClosedReason::TimingsNotPublished,
-        TradingDay::Regular | TradingDay::Special { .. } => match (windows.first(), windows.last())
-        {
-            (Some(first), _) if time < first.start => ClosedReason::BeforeOpen,
-            (_, Some(last)) if time >= last.end => ClosedReason::AfterClose,
-            (Some(_), Some(_)) => ClosedReason::BetweenSessions,
-            // A special day whose file gave no windows cannot be built; treat it as a holiday.
-            _ => ClosedReason::Holiday,
-        },
+        TradingDay::Regular | TradingDay::Special { .. } => {
+            // Only the windows that are open in this view count: in the specification's, the
+            // post-close session is after the close.
+            let is_open = |window: &&PhaseWindow| view.phase(window.phase) != MarketPhase::Closed;
+            let first = windows.iter().find(is_open);
+            let last = windows.iter().rev().find(is_open);
+            match (first, last) {
+                (Some(first), _) if time < first.start => ClosedReason::BeforeOpen,
+                (_, Some(last)) if time >= last.end => ClosedReason::AfterClose,
+                (Some(_), Some(_)) => ClosedReason::BetweenSessions,
+                // A special day whose file gave no windows cannot be built; treat it as a
+                // holiday.
+                _ => ClosedReason::Holiday,
+            }
+        }
     }
 }
 
-/// The market session at one instant.
+/// A segment at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarketSession<'c> {
+    /// The segment.
+    pub segment: Segment,
     /// The phase at the instant.
     pub phase: MarketPhase,
-    /// Why the market is closed; `None` unless `phase` is CLOSED.
+    /// Why the segment is closed; `None` unless `phase` is CLOSED.
     pub closed_reason: Option<ClosedReason>,
     /// The IST date the instant falls on.
     pub date: NaiveDate,
@@ -371,8 +538,8 @@ pub struct MarketSession<'c> {
     pub day: TradingDay<'c>,
     /// The next phase change, if one is known.
     pub next_change: Option<PhaseChange>,
-    /// The dates the calendar's data covers.
-    pub coverage: Coverage,
+    /// The dates the segment's holiday data covers; `None` when none is loaded.
+    pub coverage: Option<Coverage>,
 }
 
 /// Why the market is CLOSED at an instant.
@@ -411,16 +578,40 @@ impl MarketSession<'_> {
         Some(whole + u64::from(remaining.subsec_nanos() > 0))
     }
 
-    /// A warning when the answer rests on weekday rules alone because the date, or the date of
-    /// the next change, is outside the calendar's coverage: "holiday list for 2027 not loaded".
+    /// A warning when the answer rests on weekday rules alone: the segment has no holiday list
+    /// ("MCX holiday list for 2026 not loaded"), or the date or the date of the next change is
+    /// outside it ("NSE holiday list for 2027 not loaded"); and, from
+    /// [`COVERAGE_HEADS_UP_DAYS`] before the list ends, a heads-up ("NSE holiday list for 2027
+    /// not loaded — coverage ends 31 Dec").
     pub fn coverage_warning(&self) -> Option<String> {
+        let list = self.segment.holiday_list();
+        let Some(coverage) = self.coverage else {
+            return Some(format!(
+                "{list} holiday list for {} not loaded",
+                self.date.year()
+            ));
+        };
         let next_date = self
             .next_change
             .map(|change| ist_wall_clock(change.at).date());
-        let uncovered = core::iter::once(self.date)
+        if let Some(uncovered) = core::iter::once(self.date)
             .chain(next_date)
-            .find(|date| !self.coverage.covers(*date))?;
-        Some(format!("holiday list for {} not loaded", uncovered.year()))
+            .find(|date| !coverage.covers(*date))
+        {
+            return Some(format!(
+                "{list} holiday list for {} not loaded",
+                uncovered.year()
+            ));
+        }
+        let days_left = coverage.ends.signed_duration_since(self.date).num_days();
+        (days_left <= COVERAGE_HEADS_UP_DAYS).then(|| {
+            format!(
+                "{list} holiday list for {} not loaded — coverage ends {} {}",
+                coverage.ends.year() + 1,
+                coverage.ends.day(),
+                crate::display::month_abbreviation(coverage.ends.month()),
+            )
+        })
     }
 }
 
@@ -431,7 +622,7 @@ struct Boundary {
 }
 
 /// Every instant of a day at which the phase may change, with the phase that starts there:
-/// each window's start, and its end where no window follows at once (the market closes).
+/// each window's start, and its end where no window follows at once (the segment closes).
 fn boundaries(windows: &[PhaseWindow]) -> impl Iterator<Item = Boundary> + '_ {
     windows.iter().enumerate().flat_map(move |(index, window)| {
         let start = Boundary {

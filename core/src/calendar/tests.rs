@@ -1,4 +1,5 @@
 use super::*;
+use crate::Segment;
 use alloc::string::ToString;
 use chrono::TimeDelta;
 
@@ -30,13 +31,18 @@ fn phase_at(calendar: &Calendar, now: DateTime<Utc>) -> MarketPhase {
 #[test]
 fn builtin_calendar_parses_and_covers_2024_to_2026() {
     let calendar = Calendar::builtin();
-    assert_eq!(
-        calendar.coverage(),
-        Coverage {
-            starts: date(2024, 1, 1),
-            ends: date(2026, 12, 31)
-        }
-    );
+    for segment in Segment::EQUITY {
+        assert_eq!(
+            calendar.coverage(segment),
+            Some(Coverage {
+                starts: date(2024, 1, 1),
+                ends: date(2026, 12, 31)
+            }),
+            "{segment}"
+        );
+    }
+    assert_eq!(calendar.coverage(Segment::Cds), None);
+    assert_eq!(calendar.coverage(Segment::Mcx), None);
 }
 
 #[test]
@@ -375,23 +381,38 @@ fn seconds_to_next_phase_rounds_up_and_reaches_zero_at_the_change() {
 fn coverage_warning_when_the_date_or_the_next_change_is_not_covered() {
     let calendar = Calendar::builtin();
     let warning = |now| calendar.session_at(now).coverage_warning();
-    assert_eq!(warning(ist(2026, 12, 30, 10, 0, 0, 0)), None);
+    assert_eq!(warning(ist(2026, 11, 30, 23, 59, 59, NS_BEFORE)), None);
+    // From 30 days before the list ends, a heads-up.
+    for now in [ist(2026, 12, 1, 0, 0, 0, 0), ist(2026, 12, 30, 10, 0, 0, 0)] {
+        assert_eq!(
+            warning(now).as_deref(),
+            Some("NSE holiday list for 2027 not loaded — coverage ends 31 Dec"),
+            "{now}"
+        );
+    }
     // Thursday 2026-12-31 after the close: the next session is in 2027.
     assert_eq!(
         warning(ist(2026, 12, 31, 16, 0, 0, 0)).as_deref(),
-        Some("holiday list for 2027 not loaded")
+        Some("NSE holiday list for 2027 not loaded")
     );
     // Weekday rules still give a phase past the coverage.
     let session = calendar.session_at(ist(2027, 3, 1, 10, 0, 0, 0));
     assert_eq!(session.phase, MarketPhase::Live);
-    assert_eq!(session.coverage.ends, date(2026, 12, 31));
+    assert_eq!(session.coverage.map(|c| c.ends), Some(date(2026, 12, 31)));
     assert_eq!(
         session.coverage_warning().as_deref(),
-        Some("holiday list for 2027 not loaded")
+        Some("NSE holiday list for 2027 not loaded")
     );
     assert_eq!(
         warning(ist(2023, 6, 1, 10, 0, 0, 0)).as_deref(),
-        Some("holiday list for 2023 not loaded")
+        Some("NSE holiday list for 2023 not loaded")
+    );
+    // A segment without a holiday list says so in every answer.
+    let mcx = calendar.session(Segment::Mcx, ist(2026, 6, 1, 10, 0, 0, 0), View::Exchange);
+    assert_eq!(mcx.phase, MarketPhase::Live);
+    assert_eq!(
+        mcx.coverage_warning().as_deref(),
+        Some("MCX holiday list for 2026 not loaded")
     );
 }
 
@@ -410,11 +431,11 @@ date,kind,hours,name
         .with_overrides(text)
         .expect("valid overrides");
     assert_eq!(
-        calendar.coverage(),
-        Coverage {
+        calendar.coverage(Segment::NseCm),
+        Some(Coverage {
             starts: date(2021, 1, 1),
             ends: date(2027, 12, 31)
-        }
+        })
     );
     assert_eq!(
         phase_at(&calendar, ist(2027, 1, 26, 10, 0, 0, 0)),
@@ -487,12 +508,12 @@ date,kind,hours,name
         "line 5: `closed` needs a name",
         "line 6: trading 15:30-09:15 ends before it starts",
         "line 7: pre-open at 09:10 must start at least 7 minutes before trading at 09:15",
-        "line 8: segment `trading 09:30-11:00` starts before the previous one ends (10:00)",
-        "line 9: hours segment `opens 9am` is not",
+        "line 8: live at 09:30 starts before the previous phase ends (10:00)",
+        "line 9: hours `opens 9am` are not",
         "line 10: `closed` takes no hours",
         "line 11: a quoted field is not closed",
         "line 12: expected 4 fields",
-        "line 14: 2027-03-09 is already given on line 13",
+        "line 14: 2027-03-09 nse-cm is already given on line 13",
         "line 15: `25:00` is not a time",
     ] {
         assert!(report.contains(needle), "missing `{needle}` in:\n{report}");
@@ -500,7 +521,7 @@ date,kind,hours,name
 }
 
 #[test]
-fn file_without_header_or_coverage_is_refused() {
+fn file_without_header_or_template_is_refused() {
     let error =
         Calendar::from_file_text("2027-01-26,closed,,Republic Day\n").expect_err("no header");
     assert!(
@@ -509,10 +530,10 @@ fn file_without_header_or_coverage_is_refused() {
     );
     let error = Calendar::from_file_text("").expect_err("empty");
     assert!(error.to_string().contains("the file is empty"), "{error}");
-    let error = Calendar::from_file_text("date,kind,hours,name\n").expect_err("no coverage");
+    let error = Calendar::from_file_text("date,kind,hours,name\n").expect_err("no template");
     assert_eq!(
         error.to_string(),
-        "a complete calendar needs a coverage-starts and a coverage-ends row"
+        "a complete calendar needs a template row: without the regular day no day trades"
     );
     let error = Calendar::builtin()
         .with_overrides("date,kind,hours,name\n2023-01-01,coverage-ends,,\n")
@@ -549,17 +570,17 @@ fn answer_is_the_same_for_the_same_instant_in_any_offset() {
     }
 }
 
-/// Every minute boundary of 2024-2026 (and the first days of 2027): the next change is strictly
-/// later, the phase holds until one nanosecond before it, and changes at it.
-#[test]
-fn phase_is_constant_until_the_next_change_every_minute_2024_to_2026() {
+/// Every minute boundary of 2024-2026 (and the first days of 2027) in `segment` and `view`: the
+/// next change is strictly later, the phase holds until one nanosecond before it, and changes
+/// at it.
+fn sweep_every_minute(segment: Segment, view: View) {
     let calendar = Calendar::builtin();
     let start = ist(2024, 1, 1, 0, 0, 0, 0);
     let minutes = (date(2027, 1, 8) - date(2024, 1, 1)).num_minutes();
     let mut checked_change = None;
     for minute in 0..minutes {
         let now = shifted(start, TimeDelta::minutes(minute));
-        let session = calendar.session_at(now);
+        let session = calendar.session(segment, now, view);
         let next = session.next_change.expect("a next change within 31 days");
         assert!(next.at > now, "next change {} not after {now}", next.at);
         assert_ne!(next.phase, session.phase, "at {now}");
@@ -567,18 +588,277 @@ fn phase_is_constant_until_the_next_change_every_minute_2024_to_2026() {
         if checked_change != Some(next.at) {
             let just_before = shifted(next.at, TimeDelta::nanoseconds(-1));
             assert_eq!(
-                calendar.session_at(just_before).phase,
+                calendar.session(segment, just_before, view).phase,
                 session.phase,
-                "from {now}"
+                "{segment} from {now}"
             );
             assert_eq!(
-                calendar.session_at(next.at).phase,
+                calendar.session(segment, next.at, view).phase,
                 next.phase,
-                "at {}",
+                "{segment} at {}",
                 next.at
             );
             checked_change = Some(next.at);
         }
+    }
+}
+
+#[test]
+fn phase_is_constant_until_the_next_change_every_minute_2024_to_2026() {
+    sweep_every_minute(Segment::NseCm, View::Specification);
+}
+
+#[test]
+fn every_minute_nse_cash_in_the_exchanges_phases() {
+    sweep_every_minute(Segment::NseCm, View::Exchange);
+}
+
+#[test]
+fn every_minute_nse_fo() {
+    sweep_every_minute(Segment::NseFo, View::Exchange);
+}
+
+#[test]
+fn every_minute_bse_cash() {
+    sweep_every_minute(Segment::BseCm, View::Exchange);
+}
+
+#[test]
+fn every_minute_bse_fo() {
+    sweep_every_minute(Segment::BseFo, View::Exchange);
+}
+
+#[test]
+fn every_minute_currency() {
+    sweep_every_minute(Segment::Cds, View::Exchange);
+}
+
+#[test]
+fn every_minute_mcx() {
+    sweep_every_minute(Segment::Mcx, View::Exchange);
+}
+
+/// An IST date, a time (h, m, s, nanoseconds) and the phase expected then.
+type Row = ((i32, u32, u32), (u32, u32, u32, u32), MarketPhase);
+
+/// `rows` for `segment` in `view`.
+fn check_table(segment: Segment, view: View, rows: &[Row]) {
+    let calendar = Calendar::builtin();
+    for ((y, mo, d), (h, mi, sec, nanos), expected) in rows {
+        let now = ist(*y, *mo, *d, *h, *mi, *sec, *nanos);
+        assert_eq!(
+            calendar.session(segment, now, view).phase,
+            *expected,
+            "{segment} at {y}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02}.{nanos:09} IST"
+        );
+    }
+}
+
+use MarketPhase::{
+    AuctionFreeze as Freeze, Closed as Shut, ClosingAuction as Auction, Live as Trading,
+    PostClose as Post, PreOpen as Pre,
+};
+
+#[test]
+fn nse_cash_gains_the_closing_auction_and_a_later_post_close_on_2026_08_03() {
+    const N: u32 = NS_BEFORE;
+    // Friday 2026-07-31 (the old day) and Monday 2026-08-03 (the new one), at each edge.
+    check_table(
+        Segment::NseCm,
+        View::Exchange,
+        &[
+            ((2026, 7, 31), (15, 29, 59, N), Trading),
+            ((2026, 7, 31), (15, 30, 0, 0), Shut),
+            ((2026, 7, 31), (15, 39, 59, N), Shut),
+            ((2026, 7, 31), (15, 40, 0, 0), Post),
+            ((2026, 7, 31), (15, 59, 59, N), Post),
+            ((2026, 7, 31), (16, 0, 0, 0), Shut),
+            ((2026, 8, 3), (8, 59, 59, N), Shut),
+            ((2026, 8, 3), (9, 0, 0, 0), Pre),
+            ((2026, 8, 3), (9, 7, 0, 0), Freeze),
+            ((2026, 8, 3), (9, 15, 0, 0), Trading),
+            ((2026, 8, 3), (15, 29, 59, N), Trading),
+            ((2026, 8, 3), (15, 30, 0, 0), Auction),
+            ((2026, 8, 3), (15, 34, 59, N), Auction),
+            ((2026, 8, 3), (15, 35, 0, 0), Shut),
+            ((2026, 8, 3), (15, 49, 59, N), Shut),
+            ((2026, 8, 3), (15, 50, 0, 0), Post),
+            ((2026, 8, 3), (15, 59, 59, N), Post),
+            ((2026, 8, 3), (16, 0, 0, 0), Shut),
+            // Post-close from 15:50 before 2011-10-03, from 15:40 after.
+            ((2011, 9, 30), (15, 45, 0, 0), Shut),
+            ((2011, 10, 3), (15, 45, 0, 0), Post),
+        ],
+    );
+    // The specification's view keeps its grid: CLOSED from 15:30, on either day.
+    check_table(
+        Segment::NseCm,
+        View::Specification,
+        &[
+            ((2026, 8, 3), (15, 29, 59, N), Trading),
+            ((2026, 8, 3), (15, 30, 0, 0), Shut),
+            ((2026, 8, 3), (15, 32, 0, 0), Shut),
+            ((2026, 8, 3), (15, 55, 0, 0), Shut),
+        ],
+    );
+    let calendar = Calendar::builtin();
+    let at_1529 = calendar.session(
+        Segment::NseCm,
+        ist(2026, 8, 3, 15, 29, 0, 0),
+        View::Specification,
+    );
+    let next = at_1529.next_change.unwrap();
+    assert_eq!((next.at, next.phase), (ist(2026, 8, 3, 15, 30, 0, 0), Shut));
+    let at_1532 = calendar.session(
+        Segment::NseCm,
+        ist(2026, 8, 3, 15, 32, 0, 0),
+        View::Specification,
+    );
+    assert_eq!(at_1532.closed_reason, Some(ClosedReason::AfterClose));
+    assert_eq!(
+        at_1532.next_change.unwrap().at,
+        ist(2026, 8, 4, 9, 0, 0, 0),
+        "no stop at the auction or post-close"
+    );
+    let exchange = calendar.session(
+        Segment::NseCm,
+        ist(2026, 8, 3, 15, 29, 0, 0),
+        View::Exchange,
+    );
+    assert_eq!(exchange.next_change.unwrap().phase, Auction);
+}
+
+#[test]
+fn nse_fo_gets_its_pre_open_on_2025_12_08_and_closes_at_15_40_from_2026_08_03() {
+    const N: u32 = NS_BEFORE;
+    check_table(
+        Segment::NseFo,
+        View::Exchange,
+        &[
+            ((2025, 12, 5), (9, 0, 0, 0), Shut),
+            ((2025, 12, 5), (9, 14, 59, N), Shut),
+            ((2025, 12, 5), (9, 15, 0, 0), Trading),
+            ((2025, 12, 8), (8, 59, 59, N), Shut),
+            ((2025, 12, 8), (9, 0, 0, 0), Pre),
+            ((2025, 12, 8), (9, 7, 0, 0), Freeze),
+            ((2025, 12, 8), (9, 15, 0, 0), Trading),
+            ((2026, 7, 31), (15, 29, 59, N), Trading),
+            ((2026, 7, 31), (15, 30, 0, 0), Shut),
+            ((2026, 8, 3), (15, 30, 0, 0), Trading),
+            ((2026, 8, 3), (15, 39, 59, N), Trading),
+            ((2026, 8, 3), (15, 40, 0, 0), Shut),
+            ((2026, 12, 1), (15, 35, 0, 0), Trading),
+            // F&O shares the equity holidays: Christmas 2026.
+            ((2026, 12, 25), (10, 0, 0, 0), Shut),
+        ],
+    );
+    check_table(
+        Segment::BseFo,
+        View::Exchange,
+        &[
+            ((2026, 8, 3), (9, 5, 0, 0), Shut),
+            ((2026, 8, 3), (15, 39, 59, N), Trading),
+            ((2026, 8, 3), (15, 40, 0, 0), Shut),
+        ],
+    );
+}
+
+#[test]
+fn mcx_closes_at_23_30_in_us_summer_time_and_23_55_otherwise() {
+    const N: u32 = NS_BEFORE;
+    check_table(
+        Segment::Mcx,
+        View::Exchange,
+        &[
+            ((2026, 3, 6), (8, 44, 59, N), Shut),
+            ((2026, 3, 6), (8, 45, 0, 0), Pre),
+            ((2026, 3, 6), (8, 52, 0, 0), Freeze),
+            ((2026, 3, 6), (9, 0, 0, 0), Trading),
+            ((2026, 3, 6), (23, 30, 0, 0), Trading),
+            ((2026, 3, 6), (23, 54, 59, N), Trading),
+            ((2026, 3, 6), (23, 55, 0, 0), Shut),
+            ((2026, 3, 9), (23, 29, 59, N), Trading),
+            ((2026, 3, 9), (23, 30, 0, 0), Shut),
+            ((2026, 10, 30), (23, 29, 59, N), Trading),
+            ((2026, 10, 30), (23, 30, 0, 0), Shut),
+            ((2026, 11, 2), (23, 54, 59, N), Trading),
+            ((2026, 11, 2), (23, 55, 0, 0), Shut),
+            // Muhurat 2025 in every segment.
+            ((2025, 10, 21), (10, 0, 0, 0), Shut),
+            ((2025, 10, 21), (14, 0, 0, 0), Trading),
+        ],
+    );
+    check_table(
+        Segment::Cds,
+        View::Exchange,
+        &[
+            ((2026, 12, 1), (8, 59, 59, N), Shut),
+            ((2026, 12, 1), (9, 0, 0, 0), Trading),
+            ((2026, 12, 1), (16, 59, 59, N), Trading),
+            ((2026, 12, 1), (17, 0, 0, 0), Shut),
+        ],
+    );
+}
+
+#[test]
+fn rows_name_their_segments_and_templates_are_data() {
+    let text = "\
+date,kind,hours,name,segments
+2027-01-26,closed,,Republic Day,equity
+2027-01-27,closed,,MCX only,mcx
+2027-01-28,closed,,Every segment,all
+2027-02-01,template,pre-open 09:00 trading 09:15-15:45 post-close 16:00-16:10,Longer day,nse-cm
+2027-01-01,coverage-starts,,,mcx
+2027-12-31,coverage-ends,,MCX holiday list 2027,mcx
+2027-01-29,closed,,Default segments,
+";
+    let calendar = Calendar::builtin().with_overrides(text).expect("valid");
+    let phase = |segment, y, m, d, h, mi| {
+        calendar
+            .session(segment, ist(y, m, d, h, mi, 0, 0), View::Exchange)
+            .phase
+    };
+    assert_eq!(phase(Segment::NseFo, 2027, 1, 26, 10, 0), Shut);
+    assert_eq!(phase(Segment::Mcx, 2027, 1, 26, 10, 0), Trading);
+    assert_eq!(phase(Segment::Mcx, 2027, 1, 27, 10, 0), Shut);
+    assert_eq!(phase(Segment::NseCm, 2027, 1, 27, 10, 0), Trading);
+    for segment in Segment::ALL {
+        assert_eq!(phase(segment, 2027, 1, 28, 10, 0), Shut, "{segment}");
+    }
+    assert_eq!(
+        phase(Segment::BseCm, 2027, 1, 29, 10, 0),
+        Shut,
+        "equity by default"
+    );
+    assert_eq!(phase(Segment::Cds, 2027, 1, 29, 10, 0), Trading);
+    assert_eq!(
+        phase(Segment::NseCm, 2027, 2, 1, 15, 40),
+        Trading,
+        "the new template"
+    );
+    assert_eq!(phase(Segment::NseCm, 2027, 2, 1, 16, 5), Post);
+    assert_eq!(
+        phase(Segment::BseCm, 2027, 2, 1, 15, 40),
+        Shut,
+        "only nse-cm changed"
+    );
+    assert_eq!(
+        calendar.coverage(Segment::Mcx),
+        Some(Coverage {
+            starts: date(2027, 1, 1),
+            ends: date(2027, 12, 31)
+        })
+    );
+    let error = Calendar::builtin()
+        .with_overrides("date,kind,hours,name,segments\n2027-01-26,closed,,X,nse-xx\n2027-02-01,template,,No hours,nse-cm\n2027-03-01,session,trading 09:15-15:30 post-close 15:20-16:00,Overlap,nse-cm\n")
+        .expect_err("invalid");
+    let report = error.to_string();
+    for needle in [
+        "line 2: unknown segment `nse-xx`",
+        "line 3: `template` needs the regular day's hours",
+        "line 4: post-close at 15:20 starts before the previous phase ends (15:30)",
+    ] {
+        assert!(report.contains(needle), "missing `{needle}` in:\n{report}");
     }
 }
 

@@ -3,21 +3,29 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{
-    Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, ist_wall_clock,
+    Calendar, ClosedReason, IST_OFFSET, MarketSession, PhaseChange, TradingDay, View,
+    ist_wall_clock,
 };
 use crate::display::{day_label, hh_mm};
-use crate::{AuthHealth, BrokerKind, FeedHealth, MarketPhase, format_countdown};
+use crate::{AuthHealth, BrokerKind, FeedHealth, MarketPhase, Segment, format_countdown};
 
-/// The `market` object of the health API (`GET /api/system/health/market`).
+/// The `market` object of the health API (`GET /api/system/health/market`): the primary
+/// segment (NSE cash unless `--market-segment` says otherwise) in the specification's four
+/// phases and grid, its exchange phase, and every segment in use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketHealth {
-    /// The phase now.
+    /// The phase now, one of the specification's four: PRE_OPEN, AUCTION_FREEZE, LIVE, CLOSED.
     pub phase: MarketPhase,
+    /// The exchange's own phase of the primary segment now, which may also be CLOSING_AUCTION
+    /// or POST_CLOSE (both CLOSED in `phase`).
+    #[serde(default = "closed")]
+    pub exchange_phase: MarketPhase,
     /// The specification's heading: "Pre-Open Session", "Auction Freeze", "Market Live" or
     /// "Market Closed" (the description says why: a weekend, a holiday by name).
     pub title: String,
@@ -40,13 +48,79 @@ pub struct MarketHealth {
     pub session_name: Option<String>,
     /// Something the trader should know about today, e.g. unpublished session timings.
     pub note: Option<String>,
-    /// The last date the calendar's holiday data covers.
-    pub calendar_coverage_ends: NaiveDate,
-    /// Set when the answer rests on weekday rules alone: "holiday list for 2027 not loaded".
+    /// The last date the primary segment's holiday data covers; `null` when none is loaded.
+    pub calendar_coverage_ends: Option<NaiveDate>,
+    /// Set when the answer rests on weekday rules alone ("NSE holiday list for 2027 not
+    /// loaded"), and from 30 days before the holiday list runs out.
     pub calendar_warning: Option<String>,
     /// Set by the server when the operator's calendar file could not be loaded; the last good
     /// calendar is still in use.
     pub calendar_error: Option<String>,
+    /// The primary segment and every segment of a subscribed instrument, each in the exchange's
+    /// full vocabulary.
+    #[serde(default)]
+    pub segments: Vec<SegmentHealth>,
+}
+
+fn closed() -> MarketPhase {
+    MarketPhase::Closed
+}
+
+/// One segment in the `market` object's `segments`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentHealth {
+    /// `nse-cm`, `nse-fo`, `bse-cm`, `bse-fo`, `cds` or `mcx`.
+    pub segment: Segment,
+    /// A name for people, e.g. "NSE F&O".
+    pub label: String,
+    /// The exchange's phase now (all six).
+    pub phase: MarketPhase,
+    /// The phase in words, e.g. "Closing Auction".
+    pub title: String,
+    /// True in PRE_OPEN, AUCTION_FREEZE, LIVE and CLOSING_AUCTION.
+    pub is_trading_hours: bool,
+    /// Whole seconds until the next phase change, rounded up.
+    pub seconds_to_next_phase: Option<u64>,
+    /// The phase that comes next.
+    pub next_phase: Option<MarketPhase>,
+    /// When it starts (RFC 3339 in IST).
+    pub next_change_at: Option<DateTime<FixedOffset>>,
+    /// The trading holiday today in this segment, if any.
+    pub holiday_name: Option<String>,
+    /// The special session today in this segment, if any.
+    pub session_name: Option<String>,
+    /// The last date the segment's holiday data covers; `null` when none is loaded.
+    pub calendar_coverage_ends: Option<NaiveDate>,
+    /// "MCX holiday list for 2026 not loaded", and the heads-up before a list runs out.
+    pub calendar_warning: Option<String>,
+}
+
+impl SegmentHealth {
+    /// `segment` at `now`, in the exchange's vocabulary.
+    pub fn at(calendar: &Calendar, segment: Segment, now: DateTime<Utc>) -> Self {
+        let session = calendar.session(segment, now, View::Exchange);
+        let (holiday_name, session_name) = match session.day {
+            TradingDay::Holiday { name } => (Some(name), None),
+            TradingDay::Special { name } | TradingDay::TimingsNotPublished { name } => {
+                (None, Some(name))
+            }
+            TradingDay::Regular | TradingDay::Weekend => (None, None),
+        };
+        Self {
+            segment,
+            label: segment.label().to_string(),
+            phase: session.phase,
+            title: phase_title(session.phase).to_string(),
+            is_trading_hours: session.phase.is_trading_hours(),
+            seconds_to_next_phase: session.seconds_to_next_phase(now),
+            next_phase: session.next_change.map(|change| change.phase),
+            next_change_at: session.next_change.map(|change| in_ist(change.at)),
+            holiday_name: holiday_name.map(str::to_string),
+            session_name: session_name.map(str::to_string),
+            calendar_coverage_ends: session.coverage.map(|coverage| coverage.ends),
+            calendar_warning: session.coverage_warning(),
+        }
+    }
 }
 
 impl MarketHealth {
@@ -66,10 +140,49 @@ impl MarketHealth {
     /// assert_eq!(market.description, "Weekend. Pre-open starts Mon 30 Nov at 09:00 IST.");
     /// ```
     pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
-        Self::from_session(&calendar.session_at(now), now)
+        Self::for_segments(calendar, Segment::NseCm, &[], now)
     }
 
-    /// The market object for a session already computed at `now`.
+    /// The market object with `primary` as the market, and `in_use` (the segments of the
+    /// subscribed instruments) listed beside it in `segments`.
+    pub fn for_segments(
+        calendar: &Calendar,
+        primary: Segment,
+        in_use: &[Segment],
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut market =
+            Self::from_session(&calendar.session(primary, now, View::Specification), now);
+        market.exchange_phase = calendar.session(primary, now, View::Exchange).phase;
+        let mut listed = alloc::vec![primary];
+        for segment in Segment::ALL {
+            if in_use.contains(&segment) && !listed.contains(&segment) {
+                listed.push(segment);
+            }
+        }
+        market.segments = listed
+            .into_iter()
+            .map(|segment| SegmentHealth::at(calendar, segment, now))
+            .collect();
+        market
+    }
+
+    /// When the next change of any phase shown (the market's or a segment's) comes, if known.
+    pub fn next_change_anywhere(&self) -> Option<DateTime<FixedOffset>> {
+        core::iter::once(self.next_change_at)
+            .chain(self.segments.iter().map(|segment| segment.next_change_at))
+            .flatten()
+            .min()
+    }
+
+    /// True when the primary segment or any segment in use is in trading hours (PRE_OPEN,
+    /// AUCTION_FREEZE, LIVE, CLOSING_AUCTION): what the priority rule asks.
+    pub fn any_trading_hours(&self) -> bool {
+        self.is_trading_hours || self.segments.iter().any(|segment| segment.is_trading_hours)
+    }
+
+    /// The market object for a session already computed at `now`, in the specification's view
+    /// (`exchange_phase` is the same phase, `segments` empty).
     pub fn from_session(session: &MarketSession<'_>, now: DateTime<Utc>) -> Self {
         let phase = session.phase;
         let (holiday_name, session_name, unpublished) = match session.day {
@@ -79,15 +192,13 @@ impl MarketHealth {
             TradingDay::Regular | TradingDay::Weekend => (None, None, false),
         };
         // The specification's titles; a closed day says why in the description.
-        let title = match phase {
-            MarketPhase::PreOpen => "Pre-Open Session",
-            MarketPhase::AuctionFreeze => "Auction Freeze",
-            MarketPhase::Live => "Market Live",
-            MarketPhase::Closed => "Market Closed",
-        }
-        .to_string();
+        let title = phase_title(phase).to_string();
         let situation = match (phase, session.closed_reason, session_name) {
             (MarketPhase::PreOpen, _, _) => "Order entry for the opening call auction.".to_string(),
+            (MarketPhase::ClosingAuction, _, _) => {
+                "The closing auction's orders are matched.".to_string()
+            }
+            (MarketPhase::PostClose, _, _) => "Trades at the closing price only.".to_string(),
             (MarketPhase::AuctionFreeze, _, _) => {
                 "Order entry is closed while the opening price is matched.".to_string()
             }
@@ -119,6 +230,7 @@ impl MarketHealth {
         });
         Self {
             phase,
+            exchange_phase: phase,
             title,
             description,
             icon: icon(phase).to_string(),
@@ -129,9 +241,10 @@ impl MarketHealth {
             holiday_name: holiday_name.map(str::to_string),
             session_name: session_name.map(str::to_string),
             note,
-            calendar_coverage_ends: session.coverage.ends,
+            calendar_coverage_ends: session.coverage.map(|coverage| coverage.ends),
             calendar_warning: session.coverage_warning(),
             calendar_error: None,
+            segments: Vec::new(),
         }
     }
 
@@ -167,6 +280,12 @@ pub struct MarketSnapshot {
     /// The ticker feed's state, when the server runs the feed watchdog.
     #[serde(default)]
     pub feed: Option<FeedHealth>,
+    /// The server's primary segment (`--market-segment`).
+    #[serde(default)]
+    pub primary_segment: Segment,
+    /// The segments of the subscribed instruments.
+    #[serde(default)]
+    pub segments_in_use: Vec<Segment>,
 }
 
 impl MarketSnapshot {
@@ -179,7 +298,15 @@ impl MarketSnapshot {
             broker: BrokerKind::Simulated,
             auth: None,
             feed: None,
+            primary_segment: Segment::NseCm,
+            segments_in_use: Vec::new(),
         }
+    }
+
+    /// The market object at `now` with this snapshot's calendar and segments, as the browser
+    /// computes it between answers from the server.
+    pub fn market_at(&self, calendar: &Calendar, now: DateTime<Utc>) -> MarketHealth {
+        MarketHealth::for_segments(calendar, self.primary_segment, &self.segments_in_use, now)
     }
 
     /// The calendar the snapshot was computed with: the built-in one with the overrides laid
@@ -198,11 +325,23 @@ pub fn in_ist(at: DateTime<Utc>) -> DateTime<FixedOffset> {
     at.with_timezone(&IST_OFFSET)
 }
 
+/// The specification's titles, and the same style for the exchange's two extra phases.
+fn phase_title(phase: MarketPhase) -> &'static str {
+    match phase {
+        MarketPhase::PreOpen => "Pre-Open Session",
+        MarketPhase::AuctionFreeze => "Auction Freeze",
+        MarketPhase::Live => "Market Live",
+        MarketPhase::ClosingAuction => "Closing Auction",
+        MarketPhase::PostClose => "Post-Close Session",
+        MarketPhase::Closed => "Market Closed",
+    }
+}
+
 fn icon(phase: MarketPhase) -> &'static str {
     match phase {
-        MarketPhase::PreOpen | MarketPhase::AuctionFreeze => "🔵",
+        MarketPhase::PreOpen | MarketPhase::AuctionFreeze | MarketPhase::ClosingAuction => "🔵",
         MarketPhase::Live => "🟢",
-        MarketPhase::Closed => "🔴",
+        MarketPhase::PostClose | MarketPhase::Closed => "🔴",
     }
 }
 
@@ -211,6 +350,8 @@ fn next_change_verb(next: MarketPhase) -> &'static str {
         MarketPhase::PreOpen => "Pre-open starts",
         MarketPhase::AuctionFreeze => "Order entry closes",
         MarketPhase::Live => "Trading starts",
+        MarketPhase::ClosingAuction => "Closing auction starts",
+        MarketPhase::PostClose => "Post-close starts",
         MarketPhase::Closed => "Market closes",
     }
 }

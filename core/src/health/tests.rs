@@ -19,6 +19,7 @@ fn live_market_object_has_the_seed_fields_and_values() {
         json,
         serde_json::json!({
             "phase": "LIVE",
+            "exchange_phase": "LIVE",
             "title": "Market Live",
             "description": "Continuous trading. Market closes at 15:30 IST.",
             "icon": "🟢",
@@ -32,6 +33,20 @@ fn live_market_object_has_the_seed_fields_and_values() {
             "calendar_coverage_ends": "2026-12-31",
             "calendar_warning": null,
             "calendar_error": null,
+            "segments": [{
+                "segment": "nse-cm",
+                "label": "NSE cash",
+                "phase": "LIVE",
+                "title": "Market Live",
+                "is_trading_hours": true,
+                "seconds_to_next_phase": 5400,
+                "next_phase": "CLOSING_AUCTION",
+                "next_change_at": "2026-11-30T15:30:00+05:30",
+                "holiday_name": null,
+                "session_name": null,
+                "calendar_coverage_ends": "2026-12-31",
+                "calendar_warning": null,
+            }],
         })
     );
 }
@@ -155,9 +170,15 @@ fn coverage_warning_reaches_the_market_object() {
     assert_eq!(market.phase, MarketPhase::Live);
     assert_eq!(
         market.calendar_warning.as_deref(),
-        Some("holiday list for 2027 not loaded")
+        Some("NSE holiday list for 2027 not loaded")
     );
-    assert_eq!(market.calendar_coverage_ends.to_string(), "2026-12-31");
+    assert_eq!(
+        market
+            .calendar_coverage_ends
+            .map(|date| date.to_string())
+            .as_deref(),
+        Some("2026-12-31")
+    );
 }
 
 #[test]

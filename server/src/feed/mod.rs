@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::BoxFuture;
-use marketwarden_core::{FeedHealth, FeedState, InstrumentHealth};
+use marketwarden_core::{FeedHealth, FeedState, InstrumentHealth, Segment};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -449,7 +449,26 @@ impl FeedService {
     /// Whether the feed is wanted now, and when that changes.
     fn market_window(&self) -> window::MarketWindow {
         let lead = TimeDelta::from_std(self.config.pre_open_lead).unwrap_or(TimeDelta::zero());
-        window::market_window(&self.calendar.current().calendar, self.clock.now(), lead)
+        window::market_window(
+            &self.calendar.current().calendar,
+            &self.segments(),
+            self.clock.now(),
+            lead,
+        )
+    }
+
+    /// The segments of the subscribed instruments (an unknown segment code counts as NSE
+    /// cash), each once.
+    pub fn segments(&self) -> Vec<Segment> {
+        let mut segments: Vec<Segment> = Vec::new();
+        for instrument in &self.config.instruments {
+            let segment = Segment::of_instrument(instrument.token).unwrap_or(Segment::NseCm);
+            if !segments.contains(&segment) {
+                segments.push(segment);
+            }
+        }
+        segments.sort();
+        segments
     }
 
     /// The tokio instant of wall-clock instant `at`.

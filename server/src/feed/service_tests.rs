@@ -173,6 +173,16 @@ fn instruments() -> Vec<Instrument> {
 
 /// A running watchdog whose clock reads `now`, with token 1 unless `token` is false.
 async fn start(now: DateTime<Utc>, plans: Vec<Plan>, token: bool) -> Harness {
+    start_with(now, plans, token, instruments()).await
+}
+
+/// The same, subscribing `instruments`.
+async fn start_with(
+    now: DateTime<Utc>,
+    plans: Vec<Plan>,
+    token: bool,
+    instruments: Vec<Instrument>,
+) -> Harness {
     let connector = Arc::new(ScriptedConnector {
         plans: Mutex::new(plans.into()),
         ..ScriptedConnector::default()
@@ -181,7 +191,7 @@ async fn start(now: DateTime<Utc>, plans: Vec<Plan>, token: bool) -> Harness {
         FeedConfig {
             settings: FeedSettings::default(),
             pre_open_lead: Duration::from_secs(300),
-            instruments: instruments(),
+            instruments,
             connect_timeout: Duration::from_secs(10),
         },
         connector.clone(),
@@ -351,18 +361,51 @@ async fn outside_trading_hours_nothing_connects_until_the_pre_open_lead() {
     assert_eq!(harness.state(), FeedState::Connected);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_close_disconnects_on_purpose_without_alarm() {
-    let harness = start(ist(15, 29), vec![], true).await;
-    let link = harness.link();
-    for _ in 0..60 {
-        link.events.send(fresh_tick()).unwrap();
+/// Keeps the feed's frames coming (a fresh NIFTY tick a second) for `seconds`.
+async fn feed_for(link: &LinkHandle, seconds: u64) {
+    for _ in 0..seconds {
+        let _ = link.events.send(fresh_tick());
         advance(Duration::from_secs(1)).await;
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_close_disconnects_on_purpose_without_alarm() {
+    // Monday 2026-11-30: cash-market instruments only. The closing auction (15:30-15:35) is
+    // trading hours; at 15:35 the feed closes on purpose.
+    let harness = start(ist(15, 29), vec![], true).await;
+    let link = harness.link();
+    feed_for(&link, 60).await;
+    assert_eq!(
+        harness.state(),
+        FeedState::Connected,
+        "the auction's matching"
+    );
+    feed_for(&link, 5 * 60 - 1).await;
+    assert_eq!(harness.state(), FeedState::Connected, "15:34:59");
+    advance(Duration::from_secs(1)).await;
     let health = harness.feed.health();
     assert_eq!(health.state, FeedState::Disconnected);
     assert_eq!(health.reason, "outside trading hours");
     assert!(link.events.is_closed(), "the connection was dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_fo_instrument_keeps_the_ticker_open_until_15_40() {
+    // Tuesday 2026-12-01 at 15:34 IST, with an NSE F&O future beside the cash instruments.
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 10, 4, 0).unwrap();
+    let mut subscribed = instruments();
+    subscribed.extend(instruments::parse_instruments("12345602:quote=NIFTY FUT").unwrap());
+    let harness = start_with(at, vec![], true, subscribed).await;
+    assert_eq!(harness.feed.segments(), [Segment::NseCm, Segment::NseFo]);
+    let link = harness.link();
+    // 15:35 passes: cash has closed, F&O trades on.
+    feed_for(&link, 5 * 60 + 59).await;
+    assert_eq!(harness.state(), FeedState::Connected, "15:39:59");
+    assert!(!link.events.is_closed());
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(harness.state(), FeedState::Disconnected, "15:40");
+    assert!(link.events.is_closed(), "closed at F&O's close");
 }
 
 #[tokio::test(start_paused = true)]

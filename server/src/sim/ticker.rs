@@ -141,15 +141,29 @@ async fn serve_connection(mut socket: WebSocket, sim: Arc<Simulator>) {
                     }
                 }
                 let now = sim.clock.now();
-                let trading = calendar.session_at(now).phase.is_trading_hours();
-                let frame = if instruments.is_empty() || faults.heartbeats_only || !trading {
+                // Each instrument trades in its own segment's hours (F&O to 15:40, MCX into
+                // the night).
+                let trading = |token: u32| {
+                    let segment = marketwarden_core::Segment::of_instrument(token)
+                        .unwrap_or(marketwarden_core::Segment::NseCm);
+                    calendar
+                        .session(segment, now, marketwarden_core::View::Exchange)
+                        .phase
+                        .is_trading_hours()
+                };
+                let timestamp = u32::try_from(now.timestamp()).unwrap_or(0);
+                let ticks: Vec<Tick> = if faults.heartbeats_only {
+                    Vec::new()
+                } else {
+                    instruments
+                        .iter_mut()
+                        .filter(|(token, _)| trading(**token))
+                        .map(|(token, instrument)| instrument.next_tick(*token, timestamp))
+                        .collect()
+                };
+                let frame = if ticks.is_empty() {
                     HEARTBEAT_FRAME.to_vec()
                 } else {
-                    let timestamp = u32::try_from(now.timestamp()).unwrap_or(0);
-                    let ticks: Vec<Tick> = instruments
-                        .iter_mut()
-                        .map(|(token, instrument)| instrument.next_tick(*token, timestamp))
-                        .collect();
                     sim.remember(&instruments);
                     encode_binary_frame(&ticks)
                 };

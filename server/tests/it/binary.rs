@@ -155,6 +155,55 @@ fn phase_prints_the_market_object_whatever_the_process_time_zone() {
     assert_eq!(json["calendar_coverage_ends"], "2026-12-31");
 }
 
+/// Every segment's phase, on the day of its dated changes and through the evening, is the same
+/// whatever the process's time zone.
+#[test]
+fn phase_of_every_segment_is_the_same_in_any_time_zone() {
+    for segment in ["nse-cm", "nse-fo", "bse-cm", "bse-fo", "cds", "mcx"] {
+        for at in [
+            "2026-08-03T10:02:00Z", // 15:32 IST: the closing auction's matching, F&O trading
+            "2026-12-01T15:30:00Z", // 21:00 IST: MCX trading
+            "2025-12-08T03:32:00Z", // 09:02 IST: the first F&O futures pre-open
+        ] {
+            let outputs: Vec<String> = ["Asia/Kolkata", "America/New_York", "UTC"]
+                .into_iter()
+                .map(|tz| {
+                    let output = marketwarden()
+                        .args(["phase", "--at", at, "--segment", segment])
+                        .env("TZ", tz)
+                        .output()
+                        .expect("runs");
+                    assert!(output.status.success(), "TZ={tz}");
+                    String::from_utf8(output.stdout).expect("utf-8")
+                })
+                .collect();
+            assert_eq!(outputs[0], outputs[1], "{segment} at {at}");
+            assert_eq!(outputs[0], outputs[2], "{segment} at {at}");
+            let json: serde_json::Value = serde_json::from_str(&outputs[0]).expect("json");
+            assert_eq!(json["segment"], segment);
+        }
+    }
+    let phase = |segment: &str, at: &str| {
+        let output = marketwarden()
+            .args(["phase", "--at", at, "--segment", segment])
+            .env("TZ", "America/New_York")
+            .output()
+            .expect("runs");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        json["phase"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(phase("nse-cm", "2026-08-03T10:02:00Z"), "CLOSING_AUCTION");
+    assert_eq!(phase("nse-fo", "2026-08-03T10:02:00Z"), "LIVE");
+    assert_eq!(phase("mcx", "2026-12-01T15:30:00Z"), "LIVE");
+    assert_eq!(phase("nse-fo", "2025-12-08T03:32:00Z"), "PRE_OPEN");
+    let bad = marketwarden()
+        .args(["phase", "--segment", "nfo"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a segment"));
+}
+
 #[test]
 fn phase_with_a_calendar_file_uses_it() {
     let file = temp_file(
@@ -214,10 +263,11 @@ fn calendar_check_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
     );
     let output = calendar_check(&good);
     assert!(output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stdout)
-            .ends_with("good.csv: ok; coverage 2024-01-01 to 2027-12-31\n")
-    );
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with(
+        "good.csv: ok; nse-cm coverage 2024-01-01 to 2027-12-31, nse-fo coverage \
+                 2024-01-01 to 2027-12-31, bse-cm coverage 2024-01-01 to 2027-12-31, bse-fo \
+                 coverage 2024-01-01 to 2027-12-31, cds no holiday list, mcx no holiday list\n"
+    ));
 
     let bad = temp_file(
         "bad.csv",
@@ -228,7 +278,7 @@ fn calendar_check_accepts_a_good_file_and_lists_every_problem_of_a_bad_one() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].ends_with("bad.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, coverage-starts or coverage-ends"), "{stderr}");
+    assert!(lines[0].ends_with("bad.csv: line 2: unknown kind `clsoed`: expected closed, session, unpublished, template, coverage-starts or coverage-ends"), "{stderr}");
     assert!(
         lines[1].ends_with("bad.csv: line 3: `2027-13-01` is not a date in the form YYYY-MM-DD"),
         "{stderr}"
