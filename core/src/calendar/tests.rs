@@ -690,6 +690,17 @@ fn nse_cash_gains_the_closing_auction_and_a_later_post_close_on_2026_08_03() {
             ((2011, 10, 3), (15, 45, 0, 0), Post),
         ],
     );
+    // BSE cash runs the same grid and auction.
+    check_table(
+        Segment::BseCm,
+        View::Exchange,
+        &[
+            ((2026, 7, 31), (15, 30, 0, 0), Shut),
+            ((2026, 8, 3), (15, 30, 0, 0), Auction),
+            ((2026, 8, 3), (15, 35, 0, 0), Shut),
+            ((2026, 8, 3), (15, 50, 0, 0), Post),
+        ],
+    );
     // The specification's view keeps its grid: CLOSED from 15:30, on either day.
     check_table(
         Segment::NseCm,
