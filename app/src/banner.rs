@@ -59,7 +59,7 @@ pub fn SystemStatusBanner(
 fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
     let calendar = Arc::new(snapshot.calendar());
     let simulated = snapshot.broker == BrokerKind::Simulated;
-    let calendar_error = snapshot.market.calendar_error.clone();
+    let calendar_error = snapshot.calendar_error.clone();
     let LiveState {
         now,
         machines,

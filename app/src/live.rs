@@ -2,8 +2,9 @@
 //! event stream (`/api/system/events`), a 10 s poll of `/api/system/health` as the fallback,
 //! and the contact state (reachable or lost since when). Browser build only.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use marketwarden_core::SystemHealth;
+use marketwarden_core::{AuthHealth, FeedHealth};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -32,9 +33,18 @@ pub fn start(live: LiveState) {
     });
 }
 
+/// What the page reads of a health answer: the machines' objects and the server's clock. The
+/// market it computes itself; the rest of the answer is skipped unread.
+#[derive(serde::Deserialize)]
+struct MachinesAnswer {
+    auth: AuthHealth,
+    feed: FeedHealth,
+    server_time: DateTime<Utc>,
+}
+
 /// Takes a health answer from the server: the machines' objects, and a fresh clock anchor.
 fn apply(live: LiveState, text: &str) {
-    let Ok(health) = serde_json::from_str::<SystemHealth>(text) else {
+    let Ok(health) = serde_json::from_str::<MachinesAnswer>(text) else {
         return;
     };
     let anchor = ServerClockAnchor {

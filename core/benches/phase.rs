@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use marketwarden_core::{Calendar, MarketHealth};
+use marketwarden_core::{Calendar, MarketHealth, Segment};
 
 fn instants() -> Vec<DateTime<Utc>> {
     // Every 7 minutes 13 seconds over a year: all phases, weekends, holidays, Muhurat.
@@ -35,6 +35,20 @@ fn phase(c: &mut Criterion) {
             black_box(MarketHealth::at(&calendar, black_box(instants[index])))
         })
     });
+    c.bench_function(
+        "MarketHealth::for_segments (all six segments in use)",
+        |b| {
+            b.iter(|| {
+                index = (index + 1) % instants.len();
+                black_box(MarketHealth::for_segments(
+                    &calendar,
+                    Segment::NseCm,
+                    &Segment::ALL,
+                    black_box(instants[index]),
+                ))
+            })
+        },
+    );
     c.bench_function("Calendar::builtin (parse the compiled-in file)", |b| {
         b.iter(|| black_box(Calendar::builtin()))
     });

@@ -43,6 +43,11 @@ impl Segment {
     /// The equity segments, which share NSE's equity holiday list.
     pub const EQUITY: [Self; 4] = [Self::NseCm, Self::NseFo, Self::BseCm, Self::BseFo];
 
+    /// The segment's place in [`Segment::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name on the wire and in files, e.g. `"nse-fo"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -121,6 +126,13 @@ mod tests {
         }
         assert_eq!(Segment::parse(" NSE-FO "), Some(Segment::NseFo));
         assert_eq!(Segment::parse("nfo"), None);
+    }
+
+    #[test]
+    fn each_segment_knows_its_place_in_all() {
+        for (index, segment) in Segment::ALL.into_iter().enumerate() {
+            assert_eq!(segment.index(), index);
+        }
     }
 
     #[test]

@@ -104,11 +104,10 @@ async fn feed_reconnect(State(state): State<AppState>, headers: HeaderMap) -> Re
 pub(crate) fn market_snapshot(state: &AppState) -> MarketSnapshot {
     let current = state.calendar.current();
     let now = state.clock.now();
-    let mut snapshot = MarketSnapshot::at(&current.calendar, now);
+    let mut snapshot = MarketSnapshot::at(now);
     snapshot.primary_segment = state.market_segment;
     snapshot.segments_in_use = state.segments_in_use.to_vec();
-    snapshot.market = snapshot.market_at(&current.calendar, now);
-    snapshot.market.calendar_error = current.error;
+    snapshot.calendar_error = current.error;
     snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
     snapshot.broker = state.broker;
     snapshot.auth = state.reports.auth.as_ref().map(|auth| auth.report());

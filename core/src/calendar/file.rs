@@ -15,7 +15,6 @@
 //! applies to the equity segments, which share NSE's equity holiday list. Parsing collects every
 //! error with its line number, so one run shows all that is wrong.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -43,8 +42,10 @@ const MAX_ERRORS: usize = 50;
 pub(crate) struct CalendarFile {
     pub days: Vec<(Segment, NaiveDate, Day)>,
     pub templates: Vec<(Segment, NaiveDate, Template)>,
-    pub coverage_starts: BTreeMap<Segment, NaiveDate>,
-    pub coverage_ends: BTreeMap<Segment, NaiveDate>,
+    /// Indexed by [`Segment::index`].
+    pub coverage_starts: [Option<NaiveDate>; Segment::ALL.len()],
+    /// Indexed by [`Segment::index`].
+    pub coverage_ends: [Option<NaiveDate>; Segment::ALL.len()],
 }
 
 /// What is wrong with a calendar file: one entry per bad line.
@@ -92,9 +93,11 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
     let mut file = CalendarFile::default();
     let mut problems = Vec::new();
     let mut header: Option<bool> = None;
-    // Where each (kind of row, segment, date) was first given.
-    let mut first_line_of: BTreeMap<(bool, Segment, NaiveDate), usize> = BTreeMap::new();
-    let mut coverage_lines: BTreeMap<(bool, Segment), usize> = BTreeMap::new();
+    // Where each (template or not, segment, date) was first given, and each coverage bound
+    // (ends or not, segment). Plain lists: files are small, and each map type would add its own
+    // code to the browser bundle.
+    let mut first_line_of: Vec<((bool, Segment, NaiveDate), usize)> = Vec::new();
+    let mut coverage_lines: Vec<((bool, Segment), usize)> = Vec::new();
 
     for (index, raw) in text.lines().enumerate() {
         if problems.len() >= MAX_ERRORS {
@@ -135,18 +138,15 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
         };
         let template = matches!(row.entry, Entry::Template(_));
         let repeated = row.segments.iter().find_map(|segment| match coverage_kind {
-            Some((ends, kind)) => coverage_lines
-                .get(&(ends, *segment))
+            Some((ends, kind)) => line_of(&coverage_lines, (ends, *segment))
                 .map(|first| format!("{kind} of {segment} is already given on line {first}")),
-            None => first_line_of
-                .get(&(template, *segment, row.date))
-                .map(|first| {
-                    let what = if template { "a template of " } else { "" };
-                    format!(
-                        "{} {what}{segment} is already given on line {first}",
-                        row.date
-                    )
-                }),
+            None => line_of(&first_line_of, (template, *segment, row.date)).map(|first| {
+                let what = if template { "a template of " } else { "" };
+                format!(
+                    "{} {what}{segment} is already given on line {first}",
+                    row.date
+                )
+            }),
         });
         if let Some(message) = repeated {
             problems.push(problem(line, message));
@@ -155,15 +155,15 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
         for segment in row.segments {
             match &row.entry {
                 Entry::CoverageStarts => {
-                    coverage_lines.insert((false, segment), line);
-                    file.coverage_starts.insert(segment, row.date);
+                    coverage_lines.push(((false, segment), line));
+                    file.coverage_starts[segment.index()] = Some(row.date);
                 }
                 Entry::CoverageEnds => {
-                    coverage_lines.insert((true, segment), line);
-                    file.coverage_ends.insert(segment, row.date);
+                    coverage_lines.push(((true, segment), line));
+                    file.coverage_ends[segment.index()] = Some(row.date);
                 }
                 Entry::Template(day) => {
-                    first_line_of.insert((true, segment, row.date), line);
+                    first_line_of.push(((true, segment, row.date), line));
                     if let DayKind::Session(Some(windows)) = &day.kind {
                         file.templates.push((
                             segment,
@@ -176,7 +176,7 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
                     }
                 }
                 Entry::Day(day) => {
-                    first_line_of.insert((false, segment, row.date), line);
+                    first_line_of.push(((false, segment, row.date), line));
                     file.days.push((segment, row.date, day.clone()));
                 }
             }
@@ -188,9 +188,11 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
             format!("the file is empty: it needs at least the header `{HEADER}`"),
         ));
     }
-    for (segment, starts) in &file.coverage_starts {
-        if let Some(ends) = file.coverage_ends.get(segment)
-            && starts > ends
+    for segment in Segment::ALL {
+        if let (Some(starts), Some(ends)) = (
+            file.coverage_starts[segment.index()],
+            file.coverage_ends[segment.index()],
+        ) && starts > ends
         {
             problems.push(problem(
                 0,
@@ -203,6 +205,13 @@ pub(crate) fn parse(text: &str) -> Result<CalendarFile, CalendarFileError> {
     } else {
         Err(CalendarFileError { problems })
     }
+}
+
+/// The line `key` was first given on.
+fn line_of<K: PartialEq>(list: &[(K, usize)], key: K) -> Option<usize> {
+    list.iter()
+        .find(|(found, _)| *found == key)
+        .map(|(_, line)| *line)
 }
 
 enum Entry {

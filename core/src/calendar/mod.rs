@@ -26,11 +26,13 @@ use crate::{MarketPhase, Segment};
 /// The exchange's time zone. Every phase boundary is a wall-clock time here.
 pub const IST: Tz = chrono_tz::Asia::Kolkata;
 
-/// The compiled-in session templates and coverage of every segment, with their sources.
-const BUILTIN_SESSIONS: &str = include_str!("../../data/sessions.csv");
+/// The compiled-in session templates and coverage of every segment: `core/data/sessions.csv`
+/// (which cites the sources) without its comments (`build.rs`).
+const BUILTIN_SESSIONS: &str = include_str!(concat!(env!("OUT_DIR"), "/sessions.csv"));
 
-/// The compiled-in NSE equity holidays and special sessions, 2024–2026.
-const BUILTIN_EQUITY: &str = include_str!("../../data/nse-equity.csv");
+/// The compiled-in NSE equity holidays and special sessions, 2024–2026:
+/// `core/data/nse-equity.csv` without its comments.
+const BUILTIN_EQUITY: &str = include_str!(concat!(env!("OUT_DIR"), "/nse-equity.csv"));
 
 /// How many days ahead the next phase change is searched for. Far longer than any run of
 /// closed days NSE has had, so the search only gives up on a calendar that closes for a month.
@@ -105,7 +107,8 @@ pub(crate) struct Template {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SegmentData {
     days: BTreeMap<NaiveDate, Day>,
-    templates: BTreeMap<NaiveDate, Template>,
+    /// Sorted by date, each date once.
+    templates: Vec<(NaiveDate, Template)>,
     coverage: Option<Coverage>,
 }
 
@@ -174,7 +177,8 @@ impl View {
 /// every query is total.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Calendar {
-    segments: BTreeMap<Segment, SegmentData>,
+    /// Indexed by [`Segment::index`].
+    segments: [SegmentData; Segment::ALL.len()],
 }
 
 impl Calendar {
@@ -239,10 +243,7 @@ impl Calendar {
             });
         }
         let empty = Self {
-            segments: Segment::ALL
-                .into_iter()
-                .map(|segment| (segment, SegmentData::default()))
-                .collect(),
+            segments: Default::default(),
         };
         empty.merged(parsed)
     }
@@ -283,12 +284,16 @@ impl Calendar {
             merged.data_mut(segment).days.insert(date, day);
         }
         for (segment, date, template) in parsed.templates {
-            merged.data_mut(segment).templates.insert(date, template);
+            let templates = &mut merged.data_mut(segment).templates;
+            match templates.binary_search_by_key(&date, |(at, _)| *at) {
+                Ok(index) => templates[index] = (date, template),
+                Err(index) => templates.insert(index, (date, template)),
+            }
         }
         let mut problems = Vec::new();
         for segment in Segment::ALL {
-            let starts = parsed.coverage_starts.get(&segment).copied();
-            let ends = parsed.coverage_ends.get(&segment).copied();
+            let starts = parsed.coverage_starts[segment.index()];
+            let ends = parsed.coverage_ends[segment.index()];
             if starts.is_none() && ends.is_none() {
                 continue;
             }
@@ -342,11 +347,11 @@ impl Calendar {
     }
 
     fn data(&self, segment: Segment) -> Option<&SegmentData> {
-        self.segments.get(&segment)
+        self.segments.get(segment.index())
     }
 
     fn data_mut(&mut self, segment: Segment) -> &mut SegmentData {
-        self.segments.entry(segment).or_default()
+        &mut self.segments[segment.index()]
     }
 
     /// The dates a segment's holiday data covers; `None` when no holiday list of it is loaded.
@@ -357,7 +362,10 @@ impl Calendar {
     /// The regular day of `segment` on `date` (the template in force), whatever the date is.
     pub fn regular_day(&self, segment: Segment, date: NaiveDate) -> &[PhaseWindow] {
         self.data(segment)
-            .and_then(|data| data.templates.range(..=date).next_back())
+            .and_then(|data| {
+                let in_force = data.templates.partition_point(|(at, _)| *at <= date);
+                in_force.checked_sub(1).map(|index| &data.templates[index])
+            })
             .map_or(&[], |(_, template)| template.windows.as_slice())
     }
 

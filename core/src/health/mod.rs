@@ -260,15 +260,19 @@ impl MarketHealth {
     }
 }
 
-/// What the page carries: the server's clock, the market at that instant, and the operator's
-/// calendar overrides. The browser continues the countdown from `server_time`, not from its own
-/// clock, with the same calendar as the server.
+/// What the page carries: the server's clock, the operator's calendar overrides and the
+/// segments, from which the page computes the market itself ([`MarketSnapshot::market_at`]),
+/// at `server_time` first and then by the second, not from the PC's clock, with the same
+/// calendar as the server. (Not the market object itself: the browser would only compute it
+/// again, and its decoder would weigh on the bundle.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MarketSnapshot {
     /// The server's clock when the snapshot was taken.
     pub server_time: DateTime<Utc>,
-    /// The market at `server_time`.
-    pub market: MarketHealth,
+    /// Set when the operator's calendar file could not be loaded; the last good calendar is
+    /// still in use.
+    #[serde(default)]
+    pub calendar_error: Option<String>,
     /// The text of the operator's calendar file laid over the built-in calendar, if any.
     pub calendar_overrides: Option<String>,
     /// The broker the server talks to: the page says plainly when it is the simulator.
@@ -289,11 +293,11 @@ pub struct MarketSnapshot {
 }
 
 impl MarketSnapshot {
-    /// The snapshot at `now` with `calendar`, no overrides, and the simulated broker.
-    pub fn at(calendar: &Calendar, now: DateTime<Utc>) -> Self {
+    /// The snapshot at `now`, no overrides, the simulated broker, NSE cash alone.
+    pub fn at(now: DateTime<Utc>) -> Self {
         Self {
             server_time: now,
-            market: MarketHealth::at(calendar, now),
+            calendar_error: None,
             calendar_overrides: None,
             broker: BrokerKind::Simulated,
             auth: None,

@@ -192,7 +192,7 @@ fn countdown_label_names_the_next_phase() {
 
 #[test]
 fn snapshot_round_trips_through_json() {
-    let snapshot = MarketSnapshot::at(&Calendar::builtin(), utc(2026, 11, 28, 23, 47, 3));
+    let snapshot = MarketSnapshot::at(utc(2026, 11, 28, 23, 47, 3));
     let json = serde_json::to_string(&snapshot).expect("serializable");
     let back: MarketSnapshot = serde_json::from_str(&json).expect("deserializable");
     assert_eq!(back, snapshot);
@@ -200,7 +200,7 @@ fn snapshot_round_trips_through_json() {
 
 #[test]
 fn snapshot_rebuilds_the_servers_calendar_from_its_overrides() {
-    let mut snapshot = MarketSnapshot::at(&Calendar::builtin(), utc(2026, 11, 30, 4, 30, 0));
+    let mut snapshot = MarketSnapshot::at(utc(2026, 11, 30, 4, 30, 0));
     assert_eq!(snapshot.calendar(), Calendar::builtin());
     let overrides = "date,kind,hours,name\n2026-11-30,closed,,Snap closure\n";
     snapshot.calendar_overrides = Some(overrides.into());
