@@ -686,6 +686,38 @@ async fn browser_login_with(http: &reqwest::Client, base: &str) -> Vec<String> {
     bodies
 }
 
+/// `RUST_LOG` in the env file counts when the environment has none.
+#[test]
+fn the_log_filter_comes_from_the_env_file_too() {
+    let folder = tempfile::tempdir().unwrap();
+    let env_file = folder.path().join("settings.env");
+    std::fs::write(&env_file, "RUST_LOG=debug\n").unwrap();
+    let mut child = marketwarden()
+        .args(["serve", "--broker", "simulated", "--addr", "127.0.0.1:0"])
+        .arg("--env-file")
+        .arg(&env_file)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.contains("listening on"))
+        .collect();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("TLS trust store for Kite ready")),
+        "a debug line, so the file's filter is in force: {lines:?}"
+    );
+}
+
 /// The specification keeps every setting in the env file: the watchdog's settings there count,
 /// below the environment and the flags; a bad one refuses the start with its name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -912,10 +944,19 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
             .unwrap_or_else(|| panic!("no {name}: line in {urls:?}"))
             .to_string()
     };
+    // Every setting in the env file, as the specification keeps them in `backend/.env`: the
+    // credentials, where Kite is, and the CA to trust for it.
     let env_file = folder.path().join("kite.env");
     std::fs::write(
         &env_file,
-        "ZERODHA_API_KEY=marketwarden_sim\nZERODHA_API_SECRET=marketwarden_sim_secret\n",
+        format!(
+            "ZERODHA_API_KEY=marketwarden_sim\nZERODHA_API_SECRET=marketwarden_sim_secret\n\
+             SSL_CERT_FILE={}\nKITE_API_ROOT={}\nKITE_LOGIN_URL={}\nKITE_TICKER_URL={}\n",
+            ca.display(),
+            url("rest"),
+            url("login"),
+            url("ticker")
+        ),
     )
     .unwrap();
     let mut command = marketwarden();
@@ -930,11 +971,7 @@ async fn serve_with_kite_logs_in_and_streams_ticks_over_tls() {
         .arg("--env-file")
         .arg(&env_file)
         .arg("--calendar")
-        .arg(&calendar)
-        .env("SSL_CERT_FILE", &ca)
-        .env("KITE_API_ROOT", url("rest"))
-        .env("KITE_LOGIN_URL", url("login"))
-        .env("KITE_TICKER_URL", url("ticker"));
+        .arg(&calendar);
     let mut served = Served::spawn(command);
     assert_eq!(served.base, base);
     served.wait_for_log("AUTH STATE: REQUIRED");
