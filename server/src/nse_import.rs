@@ -261,9 +261,12 @@ fn clock_time(time: &str, meridiem: &str) -> Option<NaiveTime> {
     NaiveTime::from_hms_opt(hour, minute, 0)
 }
 
-/// `6:15pm`, written together.
+/// `6:15pm`, written together. (Found by the fuzzer: the word may be any text, so it is split
+/// by its suffix, never at a byte count.)
 fn glued_clock_time(word: &str) -> Option<NaiveTime> {
-    let (time, meridiem) = word.split_at(word.len().checked_sub(2)?);
+    let (time, meridiem) = ["am", "pm"]
+        .into_iter()
+        .find_map(|meridiem| word.strip_suffix(meridiem).map(|time| (time, meridiem)))?;
     if !time.chars().next()?.is_ascii_digit() {
         return None;
     }
@@ -551,6 +554,7 @@ mod tests {
             Some((at(18, 15), at(19, 15)))
         );
         assert_eq!(parse_window("Open"), None);
+        assert_eq!(parse_window("Republic ƞy"), None, "any text, never a panic");
         assert_eq!(parse_window("6:15 to 7:15"), None, "no AM/PM: not guessed");
         assert_eq!(parse_window("7:15 PM to 6:15 PM"), None, "backwards");
     }
