@@ -72,6 +72,8 @@ struct Status {
 /// The feed watchdog; shared as `Arc<FeedService>`.
 pub struct FeedService {
     config: FeedConfig,
+    /// The segments of the subscribed instruments, each once, in order.
+    segments: Vec<Segment>,
     connector: Arc<dyn TickerConnector>,
     clock: Arc<dyn Clock>,
     calendar: Arc<CalendarStore>,
@@ -93,8 +95,16 @@ impl FeedService {
         calendar: Arc<CalendarStore>,
     ) -> Arc<Self> {
         let machine = FeedMachine::new(config.settings);
+        let mut segments: Vec<Segment> = config
+            .instruments
+            .iter()
+            .map(|instrument| Segment::of_instrument(instrument.token).unwrap_or(Segment::NseCm))
+            .collect();
+        segments.sort();
+        segments.dedup();
         Arc::new(Self {
             config,
+            segments,
             connector,
             clock,
             calendar,
@@ -451,7 +461,7 @@ impl FeedService {
         let lead = TimeDelta::from_std(self.config.pre_open_lead).unwrap_or(TimeDelta::zero());
         window::market_window(
             &self.calendar.current().calendar,
-            &self.segments(),
+            &self.segments,
             self.clock.now(),
             lead,
         )
@@ -459,16 +469,8 @@ impl FeedService {
 
     /// The segments of the subscribed instruments (an unknown segment code counts as NSE
     /// cash), each once.
-    pub fn segments(&self) -> Vec<Segment> {
-        let mut segments: Vec<Segment> = Vec::new();
-        for instrument in &self.config.instruments {
-            let segment = Segment::of_instrument(instrument.token).unwrap_or(Segment::NseCm);
-            if !segments.contains(&segment) {
-                segments.push(segment);
-            }
-        }
-        segments.sort();
-        segments
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
     }
 
     /// The tokio instant of wall-clock instant `at`.
