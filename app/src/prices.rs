@@ -19,8 +19,9 @@ use crate::banner::LiveState;
 pub struct Price {
     pub last_price: f64,
     pub change_percent: Option<f64>,
-    /// The server's time when it arrived (the page's estimate).
-    pub at: DateTime<Utc>,
+    /// The server's time when the last fresh tick arrived (the page's estimate); `None` while
+    /// only the last known values Kite sends after a subscription came.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A tick frame from `/ws/market`.
@@ -37,6 +38,9 @@ pub struct WireTick {
     pub last_price: f64,
     #[serde(default)]
     pub change_percent: Option<f64>,
+    /// The last known values sent after a subscription, not fresh market data.
+    #[serde(default)]
+    pub snapshot: bool,
 }
 
 /// What a row shows about freshness.
@@ -44,6 +48,8 @@ pub struct WireTick {
 pub enum Freshness {
     Live,
     Stale,
+    /// A price, but only the last known one (after hours, or before the first tick).
+    LastKnown,
     NoData,
 }
 
@@ -52,6 +58,7 @@ impl Freshness {
         match self {
             Self::Live => "live",
             Self::Stale => "stale",
+            Self::LastKnown => "last known",
             Self::NoData => "no data yet",
         }
     }
@@ -66,13 +73,14 @@ pub fn freshness(
     now: DateTime<Utc>,
     threshold_seconds: f64,
 ) -> Freshness {
-    let age = match price {
-        Some(price) => Some((now - price.at).num_milliseconds() as f64 / 1000.0),
+    let age = match price.and_then(|price| price.at) {
+        Some(at) => Some((now - at).num_milliseconds() as f64 / 1000.0),
         None => {
             reported_age.map(|age| age + (now - reported_at).num_milliseconds() as f64 / 1000.0)
         }
     };
     match age {
+        None if price.is_some() => Freshness::LastKnown,
         None => Freshness::NoData,
         Some(age) if age > threshold_seconds => Freshness::Stale,
         Some(_) => Freshness::Live,
@@ -156,9 +164,10 @@ pub fn LivePrices(
                     <td class="numeric">
                         {move || {
                             price()
+                                .and_then(|p| p.at)
                                 .map_or_else(
                                     || "—".to_string(),
-                                    |p| hh_mm_ss(ist_wall_clock(p.at).time()),
+                                    |at| hh_mm_ss(ist_wall_clock(at).time()),
                                 )
                         }}
                     </td>
@@ -228,12 +237,20 @@ fn connect(prices: RwSignal<HashMap<u32, Price>>, live: LiveState) {
             let at = live.now.get_untracked();
             prices.update(|prices| {
                 for tick in frame.ticks {
+                    // A snapshot updates the price, not the time of the last fresh tick.
+                    let fresh_at = if tick.snapshot {
+                        prices
+                            .get(&tick.instrument_token)
+                            .and_then(|price| price.at)
+                    } else {
+                        Some(at)
+                    };
                     prices.insert(
                         tick.instrument_token,
                         Price {
                             last_price: tick.last_price,
                             change_percent: tick.change_percent,
-                            at,
+                            at: fresh_at,
                         },
                     );
                 }
@@ -267,7 +284,7 @@ mod tests {
         let price = Price {
             last_price: 1.0,
             change_percent: None,
-            at: t0,
+            at: Some(t0),
         };
         let at = |s| t0 + TimeDelta::seconds(s);
         assert_eq!(
@@ -285,5 +302,16 @@ mod tests {
             Freshness::Stale
         );
         assert_eq!(freshness(None, Some(4.0), t0, at(5), 10.0), Freshness::Live);
+        // Only the snapshot after a subscription: a price, but no fresh data.
+        let snapshot = Price { at: None, ..price };
+        assert_eq!(
+            freshness(Some(&snapshot), None, t0, at(1), 10.0),
+            Freshness::LastKnown
+        );
+        assert_eq!(
+            freshness(Some(&snapshot), Some(4.0), t0, at(1), 10.0),
+            Freshness::Live,
+            "the server's report of a fresh tick still counts"
+        );
     }
 }

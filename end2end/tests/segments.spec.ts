@@ -23,8 +23,11 @@ test.describe('at 15:35 with an F&O instrument', () => {
     const rows = page.getByTestId('price-row');
     await expect(rows.nth(0).getByTestId('segment-phase')).toHaveText('NSE cash · Market Closed');
     await expect(rows.nth(1).getByTestId('segment-phase')).toHaveText('NSE F&O · Market Live');
-    // The F&O future still ticks.
+    // The F&O future still ticks; NIFTY 50 has only the last known value the ticker sends
+    // after a subscription, which is no live data.
     await expect(rows.nth(1)).toHaveAttribute('data-freshness', 'live');
+    await expect(rows.nth(0)).toHaveAttribute('data-freshness', 'last known');
+    await expect(rows.nth(0).getByTestId('last-price')).not.toHaveText('—');
 
     const health = await (await fetch(`${server.url}/api/system/health`)).json();
     expect(health.market.phase).toBe('CLOSED');

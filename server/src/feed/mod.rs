@@ -65,6 +65,8 @@ struct Status {
     /// answers each `subscribe` and each `mode` message with the instrument's last known tick,
     /// which is not fresh market data.
     owed_snapshots: HashMap<u32, u32>,
+    /// Every instrument's last tick, fresh or snapshot, for a browser that connects later.
+    last_known: HashMap<u32, Tick>,
     /// The IST trading day on which `Market feed is now LIVE` was logged.
     live_announced_on: Option<chrono::NaiveDate>,
 }
@@ -114,6 +116,7 @@ impl FeedService {
                 last_observed: None,
                 last_tick: HashMap::new(),
                 owed_snapshots: HashMap::new(),
+                last_known: HashMap::new(),
                 live_announced_on: None,
             }),
             relay: broadcast::channel(RELAY_BACKLOG).0,
@@ -426,21 +429,31 @@ impl FeedService {
     /// instrument (a snapshot after a subscription is not one).
     fn relay_ticks(&self, ticks: &[Tick]) -> bool {
         let now = Instant::now();
-        let mut fresh = false;
+        // Per tick: fresh market data, or a snapshot (or an instrument not subscribed).
+        let mut fresh_ticks = Vec::with_capacity(ticks.len());
         {
             let mut status = self.lock();
             for tick in ticks {
-                let Some(owed) = status.owed_snapshots.get_mut(&tick.instrument_token) else {
-                    continue;
+                let fresh = match status.owed_snapshots.get_mut(&tick.instrument_token) {
+                    // Not subscribed: neither fresh nor kept.
+                    None => {
+                        fresh_ticks.push(false);
+                        continue;
+                    }
+                    Some(owed) if *owed > 0 => {
+                        *owed -= 1;
+                        false
+                    }
+                    Some(_) => true,
                 };
-                if *owed > 0 {
-                    *owed -= 1;
-                    continue;
+                if fresh {
+                    status.last_tick.insert(tick.instrument_token, now);
                 }
-                fresh = true;
-                status.last_tick.insert(tick.instrument_token, now);
+                status.last_known.insert(tick.instrument_token, *tick);
+                fresh_ticks.push(fresh);
             }
         }
+        let fresh = fresh_ticks.contains(&true);
         if self.relay.receiver_count() == 0 {
             return fresh;
         }
@@ -450,10 +463,27 @@ impl FeedService {
             .iter()
             .map(|i| (i.token, i.name.as_str()))
             .collect();
-        let frame = relay::ticks_json(ticks, &names);
+        let frame = relay::ticks_json(ticks, &fresh_ticks, &names);
         // No receiver, or all lagging: neither slows the feed.
         let _ = self.relay.send(frame.into());
         fresh
+    }
+
+    /// One tick frame with every subscribed instrument's last known tick, each marked as a
+    /// snapshot; `None` before any came.
+    pub fn last_known_frame(&self) -> Option<String> {
+        let mut ticks: Vec<Tick> = self.lock().last_known.values().copied().collect();
+        if ticks.is_empty() {
+            return None;
+        }
+        ticks.sort_by_key(|tick| tick.instrument_token);
+        let names: HashMap<u32, &str> = self
+            .config
+            .instruments
+            .iter()
+            .map(|i| (i.token, i.name.as_str()))
+            .collect();
+        Some(relay::ticks_json(&ticks, &vec![false; ticks.len()], &names))
     }
 
     /// Whether the feed is wanted now, and when that changes.

@@ -45,12 +45,15 @@ pub async fn market_socket(
         return crate::health::server_full("too many tick sockets are open");
     };
     let ticks = feed.subscribe_ticks();
+    // Like Kite to a new subscriber: the last known tick of every instrument at once, marked as
+    // such, so a page opened after the close still shows prices.
+    let last_known = feed.last_known_frame();
     let shutdown = state.shutdown.clone();
     upgrade
         .max_message_size(MAX_INCOMING_MESSAGE)
         .max_frame_size(MAX_INCOMING_MESSAGE)
         .on_upgrade(move |socket| async move {
-            relay(socket, ticks, shutdown).await;
+            relay(socket, last_known, ticks, shutdown).await;
             drop(slot);
         })
 }
@@ -62,11 +65,19 @@ pub const GOING_AWAY: u16 = 1001;
 /// the server stops.
 async fn relay<S>(
     mut socket: S,
+    first: Option<String>,
     mut ticks: broadcast::Receiver<Arc<str>>,
     shutdown: CancellationToken,
 ) where
     S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    if let Some(frame) = first {
+        let sent =
+            tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -117,10 +128,11 @@ async fn relay<S>(
 }
 
 /// One tick frame as the browser reads it: `{"type":"ticks","ticks":[{…}]}`, prices in rupees.
-pub fn ticks_json(ticks: &[Tick], names: &HashMap<u32, &str>) -> String {
+pub fn ticks_json(ticks: &[Tick], fresh: &[bool], names: &HashMap<u32, &str>) -> String {
     let ticks: Vec<serde_json::Value> = ticks
         .iter()
-        .map(|tick| {
+        .enumerate()
+        .map(|(index, tick)| {
             let close = tick.ohlc.map(|ohlc| tick.price(ohlc.close));
             let last = tick.price(tick.last_price);
             json!({
@@ -131,6 +143,8 @@ pub fn ticks_json(ticks: &[Tick], names: &HashMap<u32, &str>) -> String {
                 "close": close,
                 "change_percent": close.filter(|close| *close != 0.0).map(|close| (last - close) / close * 100.0),
                 "exchange_timestamp": tick.exchange_timestamp,
+                // The last known values Kite sends after a subscription, not fresh market data.
+                "snapshot": !fresh.get(index).copied().unwrap_or(true),
             })
         })
         .collect();
@@ -210,7 +224,7 @@ mod tests {
     async fn a_browser_that_falls_behind_is_closed_with_1013_and_the_feed_never_waits() {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, received) = browser(Some(std::time::Duration::from_millis(100)));
-        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
+        let relay = tokio::spawn(relay(socket, None, ticks, CancellationToken::new()));
         // The feed sends 1000 frames at once: it never blocks on the slow browser.
         for n in 0..1000 {
             let _ = feed.send(format!("frame {n}").into());
@@ -229,7 +243,7 @@ mod tests {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, _) = browser(None);
         let started = tokio::time::Instant::now();
-        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
+        let relay = tokio::spawn(relay(socket, None, ticks, CancellationToken::new()));
         feed.send("frame".into()).unwrap();
         relay.await.unwrap();
         assert_eq!(started.elapsed(), SEND_TIMEOUT);
@@ -240,7 +254,7 @@ mod tests {
         let (_feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, received) = browser(Some(std::time::Duration::from_millis(1)));
         let shutdown = CancellationToken::new();
-        let relay = tokio::spawn(relay(socket, ticks, shutdown.clone()));
+        let relay = tokio::spawn(relay(socket, None, ticks, shutdown.clone()));
         shutdown.cancel();
         relay.await.unwrap();
         let received = received.lock().unwrap();
@@ -254,7 +268,7 @@ mod tests {
     async fn a_browser_that_keeps_up_gets_every_frame_in_order() {
         let (feed, ticks) = broadcast::channel::<Arc<str>>(crate::feed::RELAY_BACKLOG);
         let (socket, received) = browser(Some(std::time::Duration::from_millis(1)));
-        let relay = tokio::spawn(relay(socket, ticks, CancellationToken::new()));
+        let relay = tokio::spawn(relay(socket, None, ticks, CancellationToken::new()));
         for n in 0..5 {
             feed.send(format!("frame {n}").into()).unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -286,11 +300,17 @@ mod tests {
             close: 2_400_000,
         });
         let names = HashMap::from([(256_265, "NIFTY 50")]);
-        let json: serde_json::Value = serde_json::from_str(&ticks_json(&[tick], &names)).unwrap();
+        let frame = ticks_json(&[tick, tick], &[true, false], &names);
+        let json: serde_json::Value = serde_json::from_str(&frame).unwrap();
         let first = &json["ticks"][0];
         assert_eq!(json["type"], "ticks");
         assert_eq!(first["name"], "NIFTY 50");
         assert_eq!(first["last_price"], 24150.35);
         assert!((first["change_percent"].as_f64().unwrap() - 0.626_458).abs() < 1e-5);
+        assert_eq!(first["snapshot"], false);
+        assert_eq!(
+            json["ticks"][1]["snapshot"], true,
+            "the last known values, said so"
+        );
     }
 }

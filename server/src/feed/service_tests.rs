@@ -577,3 +577,29 @@ async fn outside_live_heartbeats_suffice() {
     );
     assert_eq!(harness.attempts().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_browser_that_connects_later_gets_every_last_known_tick_marked_as_such() {
+    let harness = start(ist(20, 0), vec![], true).await;
+    assert_eq!(harness.feed.last_known_frame(), None, "nothing came yet");
+    // After hours: nothing connects. A morning connection brings the snapshots and a tick.
+    let harness = start(ist(10, 0), vec![], true).await;
+    let frame = harness.feed.last_known_frame().expect("a frame");
+    let json: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    let ticks = json["ticks"].as_array().unwrap();
+    let tokens: Vec<u64> = ticks
+        .iter()
+        .map(|tick| tick["instrument_token"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        tokens,
+        [256_265, 408_065, 738_561],
+        "each subscribed instrument once"
+    );
+    assert!(ticks.iter().all(|tick| tick["snapshot"] == true), "{frame}");
+    assert_eq!(ticks[0]["name"], "NIFTY 50");
+    assert_eq!(
+        ticks[0]["last_price"], 24_000.0,
+        "the latest, the fresh tick"
+    );
+}
