@@ -457,13 +457,7 @@ impl FeedService {
         if self.relay.receiver_count() == 0 {
             return fresh;
         }
-        let names: HashMap<u32, &str> = self
-            .config
-            .instruments
-            .iter()
-            .map(|i| (i.token, i.name.as_str()))
-            .collect();
-        let frame = relay::ticks_json(ticks, &fresh_ticks, &names);
+        let frame = relay::ticks_json(ticks, &fresh_ticks, &self.names());
         // No receiver, or all lagging: neither slows the feed.
         let _ = self.relay.send(frame.into());
         fresh
@@ -477,13 +471,20 @@ impl FeedService {
             return None;
         }
         ticks.sort_by_key(|tick| tick.instrument_token);
-        let names: HashMap<u32, &str> = self
-            .config
+        Some(relay::ticks_json(
+            &ticks,
+            &vec![false; ticks.len()],
+            &self.names(),
+        ))
+    }
+
+    /// Each subscribed instrument's name, by token.
+    fn names(&self) -> HashMap<u32, &str> {
+        self.config
             .instruments
             .iter()
             .map(|i| (i.token, i.name.as_str()))
-            .collect();
-        Some(relay::ticks_json(&ticks, &vec![false; ticks.len()], &names))
+            .collect()
     }
 
     /// Whether the feed is wanted now, and when that changes.
