@@ -391,6 +391,8 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     tokio::spawn(market::log_phase_changes(
         calendar.clone(),
         clock.clone(),
+        settings.market_segment,
+        feed.segments().to_vec(),
         shutdown.clone(),
     ));
     let state = AppState {

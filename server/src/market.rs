@@ -1,10 +1,11 @@
-//! Logs every change of the market phase (`MARKET PHASE: LIVE`), from the calendar's next
-//! phase change rather than by polling.
+//! Logs every change of the market phase (`MARKET PHASE: LIVE`), and of each segment in use in
+//! the exchange's phases (`SEGMENT PHASE: nse-fo CLOSED`), from the calendar's next phase change
+//! rather than by polling.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use marketwarden_core::{MarketHealth, MarketPhase};
+use marketwarden_core::{MarketHealth, MarketPhase, Segment};
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::CalendarStore;
@@ -13,16 +14,34 @@ use crate::clock::Clock;
 /// The longest wait without looking again, so a calendar reload or a clock jump is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// Logs the phase at start and at every change, until `shutdown`.
+/// Logs the market phase of `primary` and the exchange phase of each of `segments` at start
+/// and at every change, until `shutdown`.
 pub async fn log_phase_changes(
     calendar: Arc<CalendarStore>,
     clock: Arc<dyn Clock>,
+    primary: Segment,
+    segments: Vec<Segment>,
     shutdown: CancellationToken,
 ) {
     let mut last: Option<MarketPhase> = None;
+    let mut last_segments: Vec<Option<MarketPhase>> = Vec::new();
     loop {
         let now = clock.now();
-        let market = MarketHealth::at(&calendar.current().calendar, now);
+        let market =
+            MarketHealth::for_segments(&calendar.current().calendar, primary, &segments, now);
+        last_segments.resize(market.segments.len(), None);
+        for (segment, logged) in market.segments.iter().zip(last_segments.iter_mut()) {
+            if *logged != Some(segment.phase) {
+                tracing::info!(
+                    next_phase = segment.next_phase.map(MarketPhase::as_str),
+                    next_change_at = segment.next_change_at.map(|at| at.to_rfc3339()),
+                    "SEGMENT PHASE: {} {}",
+                    segment.segment,
+                    segment.phase.as_str()
+                );
+                *logged = Some(segment.phase);
+            }
+        }
         if last != Some(market.phase) {
             tracing::info!(
                 title = %market.title,
@@ -33,12 +52,11 @@ pub async fn log_phase_changes(
             );
             last = Some(market.phase);
         }
-        // Wake just past the change, so the new phase is already in force.
+        // Wake just past the next change of any of them, so the new phase is in force.
         let wait = market
-            .seconds_to_next_phase
-            .map_or(MAX_SLEEP, |seconds| {
-                Duration::from_millis(seconds * 1000 + 5)
-            })
+            .next_change_anywhere()
+            .and_then(|at| (at.with_timezone(&chrono::Utc) - now).to_std().ok())
+            .map_or(MAX_SLEEP, |left| left + Duration::from_millis(5))
             .min(MAX_SLEEP);
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -82,6 +100,8 @@ mod tests {
         let task = tokio::spawn(log_phase_changes(
             Arc::new(CalendarStore::builtin()),
             Arc::new(StartedClock::starting_at(start)),
+            Segment::NseCm,
+            Vec::new(),
             shutdown.clone(),
         ));
         tokio::time::sleep(Duration::from_secs(29)).await;
@@ -96,6 +116,40 @@ mod tests {
             text()
         );
         assert_eq!(text().matches("MARKET PHASE:").count(), 2);
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_segment_in_use_logs_its_own_changes() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // Tuesday 2026-12-01 at 15:34 IST, with an F&O instrument subscribed.
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 10, 4, 0).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(log_phase_changes(
+            Arc::new(CalendarStore::builtin()),
+            Arc::new(StartedClock::starting_at(start)),
+            Segment::NseCm,
+            vec![Segment::NseCm, Segment::NseFo],
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(7 * 60)).await;
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        for line in [
+            "SEGMENT PHASE: nse-cm CLOSING_AUCTION",
+            "SEGMENT PHASE: nse-fo LIVE",
+            "SEGMENT PHASE: nse-cm CLOSED",
+            "SEGMENT PHASE: nse-fo CLOSED",
+        ] {
+            assert_eq!(text.matches(line).count(), 1, "{line} in\n{text}");
+        }
+        assert_eq!(text.matches("MARKET PHASE: CLOSED").count(), 1, "{text}");
         shutdown.cancel();
         task.await.unwrap();
     }
