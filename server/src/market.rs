@@ -85,27 +85,42 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn each_phase_change_is_logged_once_when_it_happens() {
+    /// Runs the logger from `start` for `segments` (NSE cash primary); the log text so far, at
+    /// any later moment, from the returned reader. Stop it with the token.
+    fn logging_from(
+        start: chrono::DateTime<Utc>,
+        segments: Vec<Segment>,
+    ) -> (
+        impl Fn() -> String,
+        tracing::subscriber::DefaultGuard,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        // 09:14:30 IST: the auction freeze ends in 30 s.
-        let start = Utc.with_ymd_and_hms(2026, 11, 30, 3, 44, 30).unwrap();
+        let guard = tracing::subscriber::set_default(subscriber);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(log_phase_changes(
             Arc::new(CalendarStore::builtin()),
             Arc::new(StartedClock::starting_at(start)),
             Segment::NseCm,
-            Vec::new(),
+            segments,
             shutdown.clone(),
         ));
+        let text = move || String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (text, guard, shutdown, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_phase_change_is_logged_once_when_it_happens() {
+        // 09:14:30 IST: the auction freeze ends in 30 s.
+        let start = Utc.with_ymd_and_hms(2026, 11, 30, 3, 44, 30).unwrap();
+        let (text, _guard, shutdown, task) = logging_from(start, Vec::new());
         tokio::time::sleep(Duration::from_secs(29)).await;
-        let text = || String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text().matches("MARKET PHASE:").count(), 1, "{}", text());
         assert!(text().contains("MARKET PHASE: AUCTION_FREEZE"));
         tokio::time::sleep(Duration::from_secs(300)).await;
@@ -122,25 +137,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn each_segment_in_use_logs_its_own_changes() {
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
         // Tuesday 2026-12-01 at 15:34 IST, with an F&O instrument subscribed.
         let start = Utc.with_ymd_and_hms(2026, 12, 1, 10, 4, 0).unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(log_phase_changes(
-            Arc::new(CalendarStore::builtin()),
-            Arc::new(StartedClock::starting_at(start)),
-            Segment::NseCm,
-            vec![Segment::NseCm, Segment::NseFo],
-            shutdown.clone(),
-        ));
+        let (text, _guard, shutdown, task) =
+            logging_from(start, vec![Segment::NseCm, Segment::NseFo]);
         tokio::time::sleep(Duration::from_secs(7 * 60)).await;
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = text();
         for line in [
             "SEGMENT PHASE: nse-cm CLOSING_AUCTION",
             "SEGMENT PHASE: nse-fo LIVE",
