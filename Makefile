@@ -9,8 +9,9 @@ SHELL := /usr/bin/env bash
 ADDR ?= 127.0.0.1:8000
 
 # wasm-opt comes from end2end's npm packages (binaryen 132); it must come first on PATH, before
-# any older system copy. cargo-installed tools live in ~/.cargo/bin.
-export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# any older system copy. cargo-installed tools live in $CARGO_HOME/bin (~/.cargo/bin).
+CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(CARGO_BIN):$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: help run test bench tools build
@@ -24,7 +25,7 @@ tools:
 	@.ci/tools.sh
 
 build: tools
-	cargo leptos build --release
+	@.ci/build.sh
 
 run: build
 	./target/release/marketwarden serve --addr $(ADDR) --site-root target/site

@@ -10,8 +10,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "crate graph: core, kite and kite-sim depend only on what ARCHITECTURE.md allows"
+.ci/crate-graph.sh
+
 step "clippy: server (ssr), app (hydrate, wasm32), core (no default features)"
-cargo clippy --locked -p marketwarden-server --all-targets -- -D warnings
+cargo clippy --locked -p marketwarden-server -p marketwarden-kite -p kite-sim --all-targets -- -D warnings
 cargo clippy --locked -p marketwarden-app --lib --target wasm32-unknown-unknown \
   --no-default-features --features hydrate -- -D warnings
 cargo clippy --locked -p marketwarden-core --lib --no-default-features -- -D warnings
@@ -27,16 +30,8 @@ step "core without std: wasm32-unknown-unknown and x86_64-unknown-none"
 cargo build --locked -p marketwarden-core --no-default-features --target wasm32-unknown-unknown
 cargo build --locked -p marketwarden-core --no-default-features --target x86_64-unknown-none
 
-step "plain release build (cargo build --release): its page must hydrate too (plain-build.spec.ts)"
-cargo build --locked --release -p marketwarden-server --bin marketwarden
-mkdir -p target/plain
-cp target/release/marketwarden target/plain/marketwarden
-
-step "release build (cargo leptos build --release)"
-cargo leptos build --release
-wasm=target/site/pkg/marketwarden.wasm
-printf 'browser bundle: %s bytes raw, %s bytes gzip\n' \
-  "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+step "release build: server and browser bundle (.ci/build.sh, as make build)"
+.ci/build.sh
 
 step "browser suite (Playwright, Chromium)"
 status=0

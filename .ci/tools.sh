@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs every tool the build and the tests need, from the package registries only, once.
 # A second run checks and prints nothing. `--browser` also installs Debian's Chromium.
+# cargo-leptos is not one of them: .ci/build.sh does its release build with cargo, wasm-bindgen
+# and wasm-opt (20 minutes less on a fresh machine); install it yourself for `cargo leptos watch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_LEPTOS_VERSION=0.3.10
 WASM_OPT_MIN_VERSION=116
 
 say() { printf '==> %s\n' "$*"; }
@@ -41,11 +42,6 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
-
-if ! cargo leptos --version 2>/dev/null | grep -qx "cargo-leptos $CARGO_LEPTOS_VERSION"; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes on 2 cores)"
-  cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
-fi
 
 bindgen_version=$(locked_version wasm-bindgen)
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then

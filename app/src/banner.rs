@@ -2,46 +2,16 @@
 //! trading hours, else the market session — with expandable details.
 //!
 //! The server renders it from its own snapshot, which travels inside the page; the browser
-//! hydrates from that same snapshot, then follows `/api/system/events`, polls
-//! `/api/system/health` every 10 s as a fallback, and keeps the market phase and countdown
-//! running from the calendar compiled to WASM even when the server is gone.
-
-use std::sync::Arc;
+//! hydrates from that same snapshot and then reads the live state (`state.rs`) that `live.rs`
+//! keeps: the market phase and countdown run from the calendar compiled to WASM even when the
+//! server is gone.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, hh_mm_ss, ist_wall_clock};
 
-use crate::browser_clock::ServerClockAnchor;
-use crate::status::{BannerModel, Contact, MachineStates, banner_model};
-
-/// The page's live state, shared by the banner and the dashboard.
-#[derive(Clone, Copy)]
-pub struct LiveState {
-    /// The server's clock as this page estimates it, moved on every second.
-    pub now: RwSignal<DateTime<Utc>>,
-    pub machines: RwSignal<MachineStates>,
-    pub contact: RwSignal<Contact>,
-    pub anchor: RwSignal<ServerClockAnchor>,
-    pub hydrated: RwSignal<bool>,
-}
-
-impl LiveState {
-    /// The live state starting from the page's snapshot, exactly as the server rendered it.
-    pub fn from_snapshot(snapshot: &MarketSnapshot) -> Self {
-        Self {
-            now: RwSignal::new(snapshot.server_time),
-            machines: RwSignal::new(MachineStates {
-                auth: snapshot.auth.clone(),
-                feed: snapshot.feed.clone(),
-                reported_at: snapshot.server_time,
-            }),
-            contact: RwSignal::new(Contact::Connected),
-            anchor: RwSignal::new(ServerClockAnchor::from_page(snapshot.server_time)),
-            hydrated: RwSignal::new(false),
-        }
-    }
-}
+use crate::state::LiveState;
+use crate::status::{BannerModel, banner_model};
 
 /// The banner at the top of every page.
 #[component]
@@ -57,27 +27,25 @@ pub fn SystemStatusBanner(
 
 #[component]
 fn StatusBanner(snapshot: MarketSnapshot, live: LiveState) -> impl IntoView {
-    let calendar = Arc::new(snapshot.calendar());
     let simulated = snapshot.broker == BrokerKind::Simulated;
-    let calendar_error = snapshot.calendar_error.clone();
     let LiveState {
         now,
         machines,
         contact,
         hydrated,
+        calendar,
         ..
     } = live;
     let segments = snapshot.clone();
-    let market = Memo::new(move |_| MarketHealth {
-        calendar_error: calendar_error.clone(),
-        ..segments.market_at(&calendar, now.get())
+    let market = Memo::new(move |_| {
+        calendar.with(|in_use| MarketHealth {
+            calendar_error: in_use.error.clone(),
+            ..segments.market_at(&in_use.calendar, now.get())
+        })
     });
     let model = Memo::new(move |_| {
         machines.with(|machines| banner_model(&market.get(), machines, contact.get(), now.get()))
     });
-
-    #[cfg(feature = "hydrate")]
-    crate::live::start(live);
 
     let field = move |pick: fn(&BannerModel) -> String| move || model.with(pick);
     view! {

@@ -16,6 +16,7 @@ mod browser_clock;
 #[cfg(feature = "hydrate")]
 mod live;
 mod prices;
+mod state;
 pub mod status;
 
 use std::sync::Arc;
@@ -23,9 +24,10 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 
-pub use banner::{LiveState, SystemStatusBanner};
+pub use banner::SystemStatusBanner;
 use leptos::server::SharedValue;
 use marketwarden_core::MarketSnapshot;
+pub use state::{LiveState, PageState};
 
 /// How the server hands the app the market snapshot to render: a function the server provides
 /// as a Leptos context value. It reads the server's clock and calendar.
@@ -74,14 +76,6 @@ fn BundleScripts(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// What every part of the page reads: the server's snapshot (as rendered) and the live state
-/// that follows it.
-#[derive(Clone)]
-struct PageState {
-    snapshot: Option<MarketSnapshot>,
-    live: Option<LiveState>,
-}
-
 /// The whole app: the status banner above every page, and the pages.
 #[component]
 pub fn App() -> impl IntoView {
@@ -94,6 +88,11 @@ pub fn App() -> impl IntoView {
         snapshot: snapshot.clone(),
         live,
     });
+    // The browser keeps the page current: the clock tick, the server's events and the poll.
+    #[cfg(feature = "hydrate")]
+    if let Some(live) = live {
+        live::start(live);
+    }
 
     view! {
         <Stylesheet id="leptos" href="/pkg/marketwarden.css" />
@@ -149,13 +148,7 @@ fn server_snapshot() -> Option<MarketSnapshot> {
 #[component]
 fn Dashboard() -> impl IntoView {
     let page = use_context::<PageState>();
-    let prices = page.and_then(|page| {
-        let snapshot = page.snapshot?;
-        let calendar = std::sync::Arc::new(snapshot.calendar());
-        let feed = snapshot.feed?;
-        let live = page.live?;
-        Some((feed, live, calendar))
-    });
+    let prices = page.and_then(|page| Some((page.snapshot?.feed?, page.live?)));
     view! {
         <h1>"marketwarden"</h1>
         <p class="lede">
@@ -163,13 +156,12 @@ fn Dashboard() -> impl IntoView {
             "feed. The banner above shows what matters most now; open its details for the rest."
         </p>
         {match prices {
-            Some((feed, live, calendar)) => {
+            Some((feed, live)) => {
                 view! {
                     <prices::LivePrices
                         instruments=feed.instruments
                         threshold_seconds=feed.stale_threshold_seconds.max(1.0)
                         live
-                        calendar
                     />
                 }
                     .into_any()

@@ -1,15 +1,16 @@
 //! The browser side of freshness: a one-second tick from the monotonic clock, the server's
-//! event stream (`/api/system/events`), a 10 s poll of `/api/system/health` as the fallback,
-//! and the contact state (reachable or lost since when). Browser build only.
+//! event stream (`/api/system/events`: `health` events for the machines, `snapshot` events for
+//! the calendar), a 10 s poll of `/api/system/health` as the fallback, and the contact state
+//! (reachable or lost since when). Started by `App`; browser build only.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use marketwarden_core::{AuthHealth, FeedHealth};
+use marketwarden_core::{AuthHealth, FeedHealth, MarketSnapshot};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-use crate::banner::LiveState;
 use crate::browser_clock::{ServerClockAnchor, monotonic_now_ms};
+use crate::state::LiveState;
 use crate::status::{Contact, MachineStates};
 
 /// How often the banner moves on.
@@ -81,6 +82,21 @@ fn follow_events(live: LiveState) {
         });
     let _ = source.add_event_listener_with_callback("health", on_health.as_ref().unchecked_ref());
     on_health.forget();
+    // The server's calendar, first when the stream opens and again after every reload of its
+    // calendar file: the page computes the market with what the server uses.
+    let on_snapshot =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let snapshot = event
+                .data()
+                .as_string()
+                .and_then(|text| serde_json::from_str::<MarketSnapshot>(&text).ok());
+            if let Some(snapshot) = snapshot {
+                live.apply_calendar(&snapshot);
+            }
+        });
+    let _ =
+        source.add_event_listener_with_callback("snapshot", on_snapshot.as_ref().unchecked_ref());
+    on_snapshot.forget();
     let watched = source.clone();
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
         // The browser retries by itself; while it is not open, the server counts as lost.

@@ -5,14 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use std::sync::Arc;
 
-use marketwarden_core::{
-    Calendar, InstrumentHealth, Segment, SegmentHealth, hh_mm_ss, ist_wall_clock,
-};
+use marketwarden_core::{InstrumentHealth, Segment, SegmentHealth, hh_mm_ss, ist_wall_clock};
 use serde::Deserialize;
 
-use crate::banner::LiveState;
+use crate::state::LiveState;
 
 /// One instrument's latest tick, as the browser received it.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,9 +104,8 @@ pub fn rupees(value: f64) -> String {
 pub fn LivePrices(
     instruments: Vec<InstrumentHealth>,
     threshold_seconds: f64,
+    /// Also the calendar each row computes its segment's phase with.
     live: LiveState,
-    /// The calendar the page computes phases with: each row shows its segment's phase.
-    calendar: Arc<Calendar>,
 ) -> impl IntoView {
     let prices: RwSignal<HashMap<u32, Price>> = RwSignal::new(HashMap::new());
     #[cfg(feature = "hydrate")]
@@ -120,9 +116,10 @@ pub fn LivePrices(
         .map(|instrument| {
             let token = instrument.instrument_token;
             let segment = Segment::of_instrument(token).unwrap_or(Segment::NseCm);
-            let calendar = calendar.clone();
             let session = move || {
-                let segment = SegmentHealth::at(&calendar, segment, live.now.get());
+                let segment = live
+                    .calendar
+                    .with(|in_use| SegmentHealth::at(&in_use.calendar, segment, live.now.get()));
                 format!("{} · {}", segment.label, segment.title)
             };
             let reported_age = instrument.last_tick_seconds_ago;

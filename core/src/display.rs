@@ -93,6 +93,16 @@ pub fn format_countdown(total_seconds: u64) -> String {
     }
 }
 
+/// `text` with the five HTML-special characters escaped, for element content and attributes of
+/// the few pages written by hand (the server's login pages, the simulator's).
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

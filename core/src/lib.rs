@@ -22,6 +22,7 @@ extern crate alloc;
 extern crate std;
 
 mod calendar;
+mod clock;
 mod display;
 mod health;
 mod phase;
@@ -33,7 +34,8 @@ pub use calendar::{
     Coverage, IST, LineProblem, MarketSession, PhaseChange, PhaseWindow, REGULAR_DAY, TradingDay,
     View, ist_to_utc, ist_wall_clock,
 };
-pub use display::{day_label, format_countdown, hh_mm, hh_mm_ss};
+pub use clock::Clock;
+pub use display::{day_label, escape_html, format_countdown, hh_mm, hh_mm_ss};
 pub use health::{MarketHealth, MarketSnapshot, SegmentHealth, in_ist};
 pub use phase::MarketPhase;
 pub use segment::Segment;

@@ -1,5 +1,9 @@
 // The banner names holidays and special sessions, and says plainly when the calendar's data does
-// not cover the date, both in the server's HTML and after hydration.
+// not cover the date, both in the server's HTML and after hydration; an open page follows the
+// server's calendar when the operator reloads it.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test, expect, waitForHydration } from './fixtures';
 
 test.describe('on a trading holiday', () => {
@@ -31,6 +35,50 @@ test.describe('past the calendar data', () => {
     await expect(page.getByTestId('status-banner')).toHaveAttribute('data-phase', 'LIVE');
     await expect(page.getByTestId('calendar-notice')).toContainText(
       'holiday list for 2027 not loaded',
+    );
+  });
+});
+
+test.describe('after the operator reloads the calendar file (SIGHUP)', () => {
+  // Wednesday 2026-12-02, 10:00 IST: a trading day until the operator's file says otherwise.
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-calendar-'));
+  const calendarFile = path.join(folder, 'calendar.csv');
+  fs.writeFileSync(calendarFile, 'date,kind,hours,name\n');
+  test.use({
+    clockStart: '2026-12-02T10:00:00+05:30',
+    serverArgs: ['--calendar', calendarFile],
+  });
+
+  test('an open page takes the new calendar, then the error of a bad one, without a reload', async ({
+    page,
+    server,
+  }) => {
+    await page.goto(server.url);
+    await waitForHydration(page);
+    const banner = page.getByTestId('status-banner');
+    await expect(banner).toHaveAttribute('data-phase', 'LIVE');
+    // Marks the document: a navigation would lose it.
+    await page.evaluate(() => ((window as unknown as { mark: string }).mark = 'same page'));
+
+    fs.writeFileSync(calendarFile, 'date,kind,hours,name\n2026-12-02,closed,,Exchange outage\n');
+    server.process.kill('SIGHUP');
+    await expect(banner).toHaveAttribute('data-phase', 'CLOSED');
+    await expect(page.getByTestId('banner-description')).toContainText(
+      'Trading holiday: Exchange outage.',
+    );
+    // The phase the browser computes each second keeps the new calendar too.
+    const countdown = page.getByTestId('countdown');
+    const shown = await countdown.textContent();
+    await expect(countdown).not.toHaveText(shown!);
+    await expect(banner).toHaveAttribute('data-phase', 'CLOSED');
+
+    fs.writeFileSync(calendarFile, 'date,kind,hours,name\n2026-12-02,clsoed,,Typo\n');
+    server.process.kill('SIGHUP');
+    await expect(page.getByTestId('calendar-notice')).toContainText('calendar.csv');
+    // The last good calendar stays in use.
+    await expect(banner).toHaveAttribute('data-phase', 'CLOSED');
+    expect(await page.evaluate(() => (window as unknown as { mark?: string }).mark)).toBe(
+      'same page',
     );
   });
 });

@@ -10,10 +10,6 @@ import * as readline from 'node:readline';
 
 const root = path.resolve(__dirname, '..', '..');
 const binary = process.env.MARKETWARDEN_BIN ?? path.join(root, 'target', 'release', 'marketwarden');
-/** The same server built by plain `cargo build --release` (no cargo-leptos, so no
- * `LEPTOS_OUTPUT_NAME`); `.ci/test.sh` puts it there. */
-export const plainBinary =
-  process.env.MARKETWARDEN_PLAIN_BIN ?? path.join(root, 'target', 'plain', 'marketwarden');
 const siteRoot = process.env.MARKETWARDEN_SITE_ROOT ?? path.join(root, 'target', 'site');
 const START_TIMEOUT_MS = 20_000;
 

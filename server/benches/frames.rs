@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marketwarden_server::kite::packet::{
+use marketwarden_kite::packet::{
     Depth, DepthEntry, Mode, Ohlc, OpenInterest, Tick, TradeStats, encode_binary_frame,
     parse_binary_frame,
 };

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::AppState;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService};
@@ -15,8 +17,7 @@ use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::feed::machine::FeedSettings;
 use marketwarden_server::feed::{FeedConfig, FeedService};
 use marketwarden_server::health::system_health;
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
 
 fn state(runtime: &tokio::runtime::Runtime) -> AppState {

@@ -13,14 +13,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use kite_sim::{SimConfig, Simulator};
+use marketwarden_kite::packet::{ClientRequest, Mode, Tick};
+use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::clock::{Clock, StartedClock};
 use marketwarden_server::feed::instruments::parse_instruments;
-use marketwarden_server::kite::packet::{ClientRequest, Mode, Tick};
-use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::ticker::{self, TickerEvent};
 use marketwarden_server::kite::tls::KiteTls;
-use marketwarden_server::sim::{SimConfig, Simulator};
 use marketwarden_server::{AppState, run};
 use tokio_util::sync::CancellationToken;
 
@@ -36,9 +37,7 @@ async fn main() {
     let sim_addr = sim_listener.local_addr().unwrap();
     let config = SimConfig::default();
     let sim = Simulator::new(config.clone(), clock.clone());
-    tokio::spawn(
-        async move { axum::serve(sim_listener, marketwarden_server::sim::router(sim)).await },
-    );
+    tokio::spawn(async move { axum::serve(sim_listener, kite_sim::router(sim)).await });
     let endpoints = KiteEndpoints {
         api_root: format!("http://{sim_addr}"),
         login_url: format!("http://{sim_addr}/connect/login"),

@@ -88,7 +88,7 @@ mod tests {
     use crate::calendar::CalendarStore;
     use crate::clock::SystemClock;
     use crate::hosts::tests::headers;
-    use crate::kite::Secret;
+    use marketwarden_kite::Secret;
     use std::sync::Arc;
 
     #[test]

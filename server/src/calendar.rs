@@ -14,6 +14,8 @@ pub struct CalendarStore {
     path: Option<PathBuf>,
     builtin: Calendar,
     state: RwLock<Loaded>,
+    /// Counts reloads (good or bad), so the event stream can send pages the new calendar.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +47,7 @@ impl CalendarStore {
             path: None,
             builtin,
             state: RwLock::new(state),
+            reloads: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -73,7 +76,7 @@ impl CalendarStore {
             .state
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
-        match result {
+        let outcome = match result {
             Ok((calendar, text)) => {
                 tracing::info!(
                     path = %path.display(),
@@ -96,7 +99,20 @@ impl CalendarStore {
                 state.error = Some(public_error(path, &error));
                 Some(error)
             }
-        }
+        };
+        drop(state);
+        self.reloads.send_modify(|count| *count += 1);
+        outcome
+    }
+
+    /// Changes after every reload, successful or not (the value counts them).
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
+    }
+
+    /// Reloads so far, successful or not.
+    pub fn reload_count(&self) -> u64 {
+        *self.reloads.borrow()
     }
 
     /// The calendar in use now.

@@ -6,11 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
-/// A source of wall-clock time, shared as `Arc<dyn Clock>`.
-pub trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-}
+pub use marketwarden_core::Clock;
 
 /// The host's real clock.
 #[derive(Clone, Copy, Debug, Default)]

@@ -15,8 +15,8 @@ use crate::feed::FeedConfig;
 use crate::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
 use crate::feed::machine::FeedSettings;
 use crate::hosts::PublicOrigin;
-use crate::kite::Secret;
-use crate::kite::rest::KiteEndpoints;
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteEndpoints;
 
 const ENVIRONMENT_HELP: &str = "\
 Kite credentials (the environment or the --env-file, never flags):
@@ -206,7 +206,7 @@ pub struct ServeArgs {
     )]
     pub addr: SocketAddr,
 
-    /// Folder with the built browser bundle (`pkg/`) and public assets, as `cargo leptos build`
+    /// Folder with the built browser bundle (`pkg/`) and public assets, as `make build`
     /// writes it.
     #[arg(
         long,

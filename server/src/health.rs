@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use marketwarden_core::{
     AuthHealth, AuthState, FeedHealth, FeedState, MarketPhase, PriorityStatus, SystemHealth,
 };
@@ -152,21 +152,21 @@ pub struct HealthMemo {
 }
 
 struct Memo {
-    changes: (u64, u64),
+    changes: (u64, u64, u64),
     /// The memo's end: its time to live, or the next change of the market phase if sooner.
     valid_until: tokio::time::Instant,
     body: bytes::Bytes,
 }
 
 impl HealthMemo {
-    fn get(&self, changes: (u64, u64), now: tokio::time::Instant) -> Option<bytes::Bytes> {
+    fn get(&self, changes: (u64, u64, u64), now: tokio::time::Instant) -> Option<bytes::Bytes> {
         let last = self.last.read().unwrap_or_else(|p| p.into_inner());
         last.as_ref()
             .filter(|memo| memo.changes == changes && now < memo.valid_until)
             .map(|memo| memo.body.clone())
     }
 
-    fn put(&self, changes: (u64, u64), valid_until: tokio::time::Instant, body: bytes::Bytes) {
+    fn put(&self, changes: (u64, u64, u64), valid_until: tokio::time::Instant, body: bytes::Bytes) {
         *self.last.write().unwrap_or_else(|p| p.into_inner()) = Some(Memo {
             changes,
             valid_until,
@@ -176,8 +176,8 @@ impl HealthMemo {
 }
 
 /// The serialized health answer, shared by every request and event stream for at most
-/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state or of the market
-/// phase.
+/// [`HEALTH_MEMO_TTL`], and never across a change of the auth or feed state, of the market
+/// phase or of the calendar (a reload, good or bad).
 fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let changes = (
         state
@@ -190,6 +190,7 @@ fn health_json(state: &AppState) -> Option<bytes::Bytes> {
             .feed
             .as_ref()
             .map_or(0, |feed| feed.change_count()),
+        state.calendar.reload_count(),
     );
     let now = tokio::time::Instant::now();
     if let Some(body) = state.health_memo.get(changes, now) {
@@ -286,16 +287,25 @@ pub fn server_full(message: &str) -> Response {
         .into_response()
 }
 
-/// The stream of [`events`], holding its `slot` until it ends.
+/// The stream of [`events`], holding its `slot` until it ends. It opens with a `snapshot` event
+/// (what the page embeds: the calendar in use and its load error) and a `health` event; after a
+/// reload of the calendar file it sends a new `snapshot` before the `health` event, so an open
+/// page computes the market with the server's new calendar.
 fn event_stream(
     state: AppState,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let auth = state.reports.auth.as_ref().map(|auth| auth.changes());
     let feed = state.reports.feed.as_ref().map(|feed| feed.changes());
+    let watched = Watched {
+        auth,
+        feed,
+        calendar: Some(state.calendar.reloads()),
+    };
     let stream = futures_util::stream::unfold(
-        (state, auth, feed, true, slot),
-        |(state, mut auth, mut feed, first, slot)| async move {
+        (state, watched, true, slot),
+        |(state, mut watched, first, slot)| async move {
+            let mut calendar_changed = first;
             if !first {
                 let (market, now) = crate::http::market_now(&state);
                 let market_change = market
@@ -305,22 +315,43 @@ fn event_stream(
                 let shutdown = state.shutdown.clone();
                 tokio::select! {
                     () = shutdown.cancelled() => return None,
-                    () = changed(&mut auth) => {}
-                    () = changed(&mut feed) => {}
+                    () = changed(&mut watched.auth) => {}
+                    () = changed(&mut watched.feed) => {}
+                    () = changed(&mut watched.calendar) => calendar_changed = true,
                     () = sleep_for(market_change) => {}
                 }
             }
+            let mut events = Vec::with_capacity(2);
+            if calendar_changed {
+                events.push(json_event(
+                    "snapshot",
+                    serde_json::to_vec(&crate::http::market_snapshot(&state)).ok(),
+                ));
+            }
             // One serialization shared by every subscriber of the same change.
-            let event = match health_json(&state) {
-                Some(json) => Event::default()
-                    .event("health")
-                    .data(String::from_utf8_lossy(&json)),
-                None => Event::default().comment("unencodable"),
-            };
-            Some((Ok(event), (state, auth, feed, false, slot)))
+            events.push(json_event("health", health_json(&state)));
+            Some((events, (state, watched, false, slot)))
         },
-    );
+    )
+    .flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok)));
     Sse::new(stream).keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))
+}
+
+/// What an event stream waits on besides the market's next change.
+struct Watched {
+    auth: Option<watch::Receiver<u64>>,
+    feed: Option<watch::Receiver<u64>>,
+    calendar: Option<watch::Receiver<u64>>,
+}
+
+/// An event named `name` carrying `json`, or a comment when it could not be encoded.
+fn json_event(name: &str, json: Option<impl AsRef<[u8]>>) -> Event {
+    match json {
+        Some(json) => Event::default()
+            .event(name)
+            .data(String::from_utf8_lossy(json.as_ref())),
+        None => Event::default().comment("unencodable"),
+    }
 }
 
 /// Resolves at the next change; never when there is no machine (or it is gone).

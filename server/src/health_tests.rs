@@ -193,52 +193,121 @@ async fn without_machines_the_answer_still_comes_and_says_why() {
     assert!(body.contains("the auth machine is not running"), "{body}");
 }
 
+/// An open `/api/system/events` stream, read event by event.
+struct EventReader(Body);
+
+impl EventReader {
+    async fn open(state: &AppState) -> Self {
+        let response = crate::app(state.clone())
+            .oneshot(
+                Request::get("/api/system/events")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        Self(response.into_body())
+    }
+
+    /// The next event, keep-alive comments skipped.
+    async fn next(&mut self) -> String {
+        loop {
+            let mut text = String::new();
+            while !text.contains("\n\n") {
+                let frame = tokio::time::timeout(Duration::from_secs(2), self.0.frame())
+                    .await
+                    .expect("an event in time")
+                    .expect("open")
+                    .unwrap();
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(std::str::from_utf8(&data).unwrap());
+                }
+            }
+            if !text.starts_with(':') {
+                return text;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_transition_reaches_an_event_stream_subscriber_at_once() {
     let fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
-    let response = crate::app(fixed.state.clone())
-        .oneshot(
-            Request::get("/api/system/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
+    let mut events = EventReader::open(&fixed.state).await;
+    let snapshot = events.next().await;
+    assert!(
+        snapshot.starts_with("event: snapshot\ndata: {"),
+        "{snapshot}"
     );
-    let mut body = response.into_body();
-    let mut next_event = async || -> String {
-        let mut text = String::new();
-        while !text.contains("\n\n") {
-            let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
-                .await
-                .expect("an event in time")
-                .expect("open")
-                .unwrap();
-            if let Ok(data) = frame.into_data() {
-                text.push_str(std::str::from_utf8(&data).unwrap());
-            }
-        }
-        text
-    };
-    let first = next_event().await;
+    assert!(
+        snapshot.contains(r#""calendar_overrides":null"#),
+        "{snapshot}"
+    );
+    let first = events.next().await;
     assert!(first.starts_with("event: health\ndata: {"), "{first}");
     assert!(
         first.contains(r#""priority_status":"MARKET_SESSION""#),
         "{first}"
     );
     fixed.auth.set(AuthHealth::in_state(AuthState::Expired));
-    let second = next_event().await;
+    let second = events.next().await;
     assert!(
         second.contains(r#""priority_status":"AUTH_REQUIRED""#),
         "{second}"
     );
     fixed.auth.set(AuthHealth::in_state(AuthState::Valid));
     fixed.feed.set(FeedHealth::in_state(FeedState::Stale));
-    let third = next_event().await;
+    let third = events.next().await;
     assert!(third.contains(r#""priority_status""#), "{third}");
+}
+
+#[tokio::test]
+async fn a_calendar_reload_sends_open_pages_the_new_calendar_or_its_error() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("calendar.csv");
+    std::fs::write(
+        &path,
+        "date,kind,hours,name\n2026-12-02,closed,,First closure\n",
+    )
+    .unwrap();
+    let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
+    let store = Arc::new(CalendarStore::with_file(path.clone()));
+    fixed.state.calendar = store.clone();
+    let mut events = EventReader::open(&fixed.state).await;
+    assert!(events.next().await.contains("First closure"));
+    assert!(events.next().await.starts_with("event: health"));
+
+    // A good file: the new overrides, then the health answer computed with them.
+    std::fs::write(
+        &path,
+        "date,kind,hours,name\n2026-12-02,closed,,Second closure\n",
+    )
+    .unwrap();
+    assert_eq!(store.reload(), None);
+    let snapshot = events.next().await;
+    assert!(snapshot.starts_with("event: snapshot\n"), "{snapshot}");
+    assert!(snapshot.contains("Second closure"), "{snapshot}");
+    assert!(snapshot.contains(r#""calendar_error":null"#), "{snapshot}");
+    assert!(events.next().await.starts_with("event: health"));
+
+    // A bad file: the last good calendar stays, and the page is told why.
+    std::fs::write(&path, "date,kind,hours,name\n2026-13-45,closed,,Nonsense\n").unwrap();
+    assert!(store.reload().is_some());
+    let snapshot = events.next().await;
+    assert!(snapshot.contains("Second closure"), "{snapshot}");
+    assert!(
+        snapshot.contains(r#""calendar_error":"calendar.csv"#),
+        "{snapshot}"
+    );
+    let health = events.next().await;
+    assert!(
+        health.contains(r#""calendar_error":"calendar.csv"#),
+        "{health}"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +360,7 @@ async fn metrics_name_every_state_and_counter() {
 #[tokio::test]
 async fn state_changing_endpoints_need_the_admin_token_when_set() {
     let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
-    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    fixed.state.admin_token = Some(marketwarden_kite::Secret::new("s3cret"));
     let post = |uri: &'static str, token: Option<&'static str>| {
         let state = fixed.state.clone();
         async move {
@@ -331,7 +400,7 @@ async fn state_changing_endpoints_need_the_admin_token_when_set() {
 #[tokio::test]
 async fn state_changing_endpoints_refuse_another_sites_page_even_with_the_admin_token() {
     let mut fixed = fixed(ist(10, 0), AuthState::Valid, FeedState::Connected);
-    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    fixed.state.admin_token = Some(marketwarden_kite::Secret::new("s3cret"));
     let public = crate::hosts::PublicOrigin::parse("http://marketwarden.local:3000").unwrap();
     fixed.state.hosts = Arc::new(crate::hosts::HostPolicy::for_listener(
         "127.0.0.1:3000".parse().unwrap(),
@@ -596,7 +665,7 @@ async fn cors_origins_may_read_health_and_events_and_change_state_only_with_the_
     };
     assert_eq!(reconnect(&fixed.state, None).await, StatusCode::FORBIDDEN);
     // … and with one, only when the request carries it (no feed runs here: 503 past the guard).
-    fixed.state.admin_token = Some(crate::kite::Secret::new("s3cret"));
+    fixed.state.admin_token = Some(marketwarden_kite::Secret::new("s3cret"));
     assert_eq!(
         reconnect(&fixed.state, None).await,
         StatusCode::UNAUTHORIZED

@@ -13,13 +13,11 @@ pub mod connections;
 pub mod feed;
 pub mod health;
 pub mod hosts;
-mod html;
 mod http;
 pub mod kite;
 pub mod logging;
 pub mod market;
 pub mod nse_import;
-pub mod sim;
 pub mod systemd;
 
 use std::sync::Arc;
@@ -40,8 +38,8 @@ use crate::connections::{Limits, StreamSlots};
 use crate::feed::FeedService;
 use crate::health::{HealthMemo, MachineReport};
 use crate::hosts::HostPolicy;
-use crate::kite::Secret;
 use marketwarden_core::{AuthHealth, FeedHealth};
+use marketwarden_kite::Secret;
 
 /// What every request handler can reach.
 #[derive(Clone)]

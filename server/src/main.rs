@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
+use kite_sim::{SimConfig, Simulator};
 use marketwarden_core::BrokerKind;
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{self, AuthConfig, AuthService};
 use marketwarden_server::calendar::CalendarStore;
@@ -17,10 +20,8 @@ use marketwarden_server::config::{
 use marketwarden_server::feed::FeedService;
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::hosts::HostPolicy;
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
-use marketwarden_server::sim::{self, SimConfig, Simulator};
 use marketwarden_server::{AppState, market, run, systemd};
 use tokio_util::sync::CancellationToken;
 
@@ -145,8 +146,9 @@ async fn start_embedded_simulator(
     let (listener, secure) = (bind().await?, bind().await?);
     let addr = listener.local_addr().context("simulator has no address")?;
     let secure_addr = secure.local_addr().context("simulator has no address")?;
-    let certificate = sim::tls::SelfSigned::generate(&sim::tls::SelfSigned::hosts_for(secure_addr))
-        .map_err(anyhow::Error::msg)?;
+    let certificate =
+        kite_sim::tls::SelfSigned::generate(&kite_sim::tls::SelfSigned::hosts_for(secure_addr))
+            .map_err(anyhow::Error::msg)?;
     // A browser cannot be sent to 0.0.0.0 or [::]: the loopback address reaches the server too.
     let callback_addr = match server_addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
@@ -172,8 +174,8 @@ async fn start_embedded_simulator(
         login = %endpoints.login_url,
         "simulated broker started"
     );
-    let router = sim::router(Simulator::new(config, clock));
-    let secure = sim::tls::TlsListener::new(secure, certificate.server)?;
+    let router = kite_sim::router(Simulator::new(config, clock));
+    let secure = kite_sim::tls::TlsListener::new(secure, certificate.server)?;
     for served in [
         tokio::spawn(
             axum::serve(listener, router.clone())
@@ -217,19 +219,20 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener has no address")?;
     let (tls, ca_file) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => (
-            Some(sim::tls::server_config_from_files(cert, key).map_err(anyhow::Error::msg)?),
+            Some(kite_sim::tls::server_config_from_files(cert, key).map_err(anyhow::Error::msg)?),
             None,
         ),
         (_, _, true) => {
-            let generated = sim::tls::SelfSigned::generate(&sim::tls::SelfSigned::hosts_for(addr))
-                .map_err(anyhow::Error::msg)?;
+            let generated =
+                kite_sim::tls::SelfSigned::generate(&kite_sim::tls::SelfSigned::hosts_for(addr))
+                    .map_err(anyhow::Error::msg)?;
             let path = match &args.tls_ca_out {
                 Some(path) => path.clone(),
-                None => sim::tls::private_folder()
+                None => kite_sim::tls::private_folder()
                     .context("cannot make a folder for the CA")?
                     .join("ca.pem"),
             };
-            sim::tls::write_new(&path, generated.ca_pem.as_bytes())
+            kite_sim::tls::write_new(&path, generated.ca_pem.as_bytes())
                 .with_context(|| format!("cannot write the CA to {}", path.display()))?;
             (Some(generated.server), Some(path))
         }
@@ -251,10 +254,10 @@ async fn kite_sim(args: KiteSimArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     #[cfg(unix)]
     tokio::spawn(signals.cancel_on_signal(shutdown.clone()));
-    let router = sim::router(Simulator::new(config, clock));
+    let router = kite_sim::router(Simulator::new(config, clock));
     let served = match tls {
         Some(tls) => {
-            axum::serve(sim::tls::TlsListener::new(listener, tls)?, router)
+            axum::serve(kite_sim::tls::TlsListener::new(listener, tls)?, router)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await
         }
@@ -312,7 +315,7 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         tracing::warn!(
             site_root = %site_root,
             "no browser bundle at {}: pages render but do not update; build it with \
-             `cargo leptos build --release` or point --site-root at it",
+             `make build` or point --site-root at it",
             bundle.display()
         );
     }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use marketwarden_server::kite::packet::{
+use marketwarden_kite::packet::{
     BinaryFrame, encode_binary_frame, parse_binary_frame, parse_packet,
 };
 

@@ -3,8 +3,9 @@
 
 use futures_util::future::BoxFuture;
 
-use crate::kite::Secret;
-use crate::kite::rest::{KiteError, KiteRest, Profile, Session};
+use crate::kite::rest::KiteRest;
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::{KiteError, Profile, Session};
 
 /// The Kite calls the auth machine makes.
 pub trait AuthBroker: Send + Sync {

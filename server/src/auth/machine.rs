@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use marketwarden_core::{AuthHealth, AuthState, ist_wall_clock};
 
-use crate::kite::next_flush_after;
+use marketwarden_kite::next_flush_after;
 
 /// The conservative age rule: a token older than this is treated as expired, whatever Kite says.
 pub const MAX_TOKEN_AGE: TimeDelta = TimeDelta::hours(20);

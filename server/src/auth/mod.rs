@@ -23,12 +23,12 @@ use tokio_util::sync::CancellationToken;
 pub use login::{LOGIN_STATE_COOKIE, LOGIN_STATE_TTL, LoginError, LoginStart};
 
 use crate::clock::Clock;
-use crate::kite::Secret;
-use crate::kite::rest::KiteError;
 use broker::AuthBroker;
 use envfile::{ACCESS_TOKEN_KEY, ISSUED_AT_KEY};
 use login::PendingLogins;
 use machine::{AuthAction, AuthEvent, AuthMachine, IssueTime, TokenFacts};
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteError;
 
 /// The verify endpoint asks Kite at most this often; callers in between get the last answer.
 pub const VERIFY_MIN_INTERVAL: Duration = Duration::from_secs(5);

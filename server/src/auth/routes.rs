@@ -1,7 +1,7 @@
 //! The auth endpoints: the login flow (`/auth/login`, `/auth/callback`, `/auth/logout`) and the
 //! auth part of the health API.
 
-use crate::html::escape_html;
+use marketwarden_core::escape_html;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 
 use super::*;
 use crate::clock::StartedClock;
-use crate::kite::rest::{ErrorType, Profile, Session};
+use marketwarden_kite::rest::{ErrorType, Profile, Session};
 
 /// Answers profile calls from a script (then with success), after `delay`.
 #[derive(Default)]
@@ -290,7 +290,7 @@ async fn without_an_issue_time_the_file_time_counts() {
     settle().await;
     // The rule applied to the file's time, whatever the time of day the test runs at (the
     // 06:00 IST cut-off may be minutes away).
-    let expected = crate::kite::next_flush_after(modified)
+    let expected = marketwarden_kite::next_flush_after(modified)
         .unwrap()
         .min(modified + machine::MAX_TOKEN_AGE);
     let expires_at = service.health().expires_at.expect("an expiry");

@@ -1,7 +1,7 @@
 //! Which instruments the feed subscribes, and in which mode (`FEED_INSTRUMENTS`).
 
-use crate::kite::packet::Mode;
-use crate::kite::ticker::MAX_INSTRUMENTS_PER_CONNECTION;
+use marketwarden_kite::MAX_INSTRUMENTS_PER_CONNECTION;
+use marketwarden_kite::packet::Mode;
 
 /// NIFTY 50 and NIFTY BANK in full mode, and a few liquid NSE equities in quote mode.
 pub const DEFAULT_INSTRUMENTS: &str =

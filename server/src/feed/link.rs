@@ -4,8 +4,8 @@
 use futures_util::future::BoxFuture;
 
 use crate::auth::TickerCredentials;
-use crate::kite::packet::ClientRequest;
 use crate::kite::ticker::{self, TickerConnectError, TickerConnection, TickerEvent};
+use marketwarden_kite::packet::ClientRequest;
 
 /// Opens ticker connections.
 pub trait TickerConnector: Send + Sync {

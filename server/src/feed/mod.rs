@@ -23,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::TickerCredentials;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
-use crate::kite::packet::{ClientRequest, Mode, Tick};
 use crate::kite::ticker::{TickerConnectError, TickerEvent};
 use instruments::{Instrument, mode_name};
 use link::{TickerConnector, TickerLink};
 use machine::{FeedAction, FeedEvent, FeedMachine, FeedSettings, FeedTransition};
+use marketwarden_kite::packet::{ClientRequest, Mode, Tick};
 use quality::QualityMeter;
 
 /// The longest the watchdog sleeps without looking at the clocks again, so a jump of the wall
@@ -560,8 +560,8 @@ pub fn state_label(state: FeedState) -> &'static str {
 
 /// Logs a ticker text frame. An order update carries the trader's orders (and Kite's postback
 /// checksum): only that one arrived, at debug. Kite's errors and messages are for the operator.
-fn log_text_frame(frame: &crate::kite::packet::TextFrame) {
-    use crate::kite::packet::TextFrame;
+fn log_text_frame(frame: &marketwarden_kite::packet::TextFrame) {
+    use marketwarden_kite::packet::TextFrame;
     match frame {
         TextFrame::Order(_) => tracing::debug!("ticker order update (payload not logged)"),
         TextFrame::Error(text) => tracing::warn!(error = %text, "ticker error message"),

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::kite::packet::Tick;
+use marketwarden_kite::packet::Tick;
 
 /// The longest one frame may take to reach a browser.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -154,7 +154,7 @@ pub fn ticks_json(ticks: &[Tick], fresh: &[bool], names: &HashMap<u32, &str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kite::packet::Ohlc;
+    use marketwarden_kite::packet::Ohlc;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 

@@ -7,8 +7,8 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::clock::StartedClock;
-use crate::kite::Secret;
-use crate::kite::packet::Mode;
+use marketwarden_kite::Secret;
+use marketwarden_kite::packet::Mode;
 
 /// One scripted connection attempt.
 enum Plan {

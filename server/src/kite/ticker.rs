@@ -9,17 +9,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::Secret;
-use super::packet::{
+use marketwarden_kite::Secret;
+use marketwarden_kite::packet::{
     BinaryFrame, ClientRequest, FrameError, TextFrame, Tick, parse_binary_frame, parse_text_frame,
 };
-use super::rest::urlencoding;
-use super::tls::{KiteTls, error_chain, host_of};
+use marketwarden_kite::rest::urlencoding;
 
-/// Concurrent ticker connections Kite allows per `api_key`.
-pub const MAX_CONNECTIONS_PER_API_KEY: usize = 3;
-/// Instruments Kite allows per connection, counting duplicates.
-pub const MAX_INSTRUMENTS_PER_CONNECTION: usize = 3000;
+use super::tls::{KiteTls, error_chain, host_of};
 
 /// Why a connection could not be opened.
 #[derive(Debug, PartialEq, Eq)]

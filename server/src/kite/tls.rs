@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn a_ca_file_adds_to_the_compiled_in_roots() {
         let public = KiteTls::public_roots().root_count();
-        let ca = crate::sim::tls::SelfSigned::generate(&["127.0.0.1".into()]).unwrap();
+        let ca = kite_sim::tls::SelfSigned::generate(&["127.0.0.1".into()]).unwrap();
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("ca.pem");
         std::fs::write(&path, &ca.ca_pem).unwrap();

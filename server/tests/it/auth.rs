@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use kite_sim::{Faults, SimConfig};
 use marketwarden_core::AuthState;
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::AppState;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService, TickerCredentials};
 use marketwarden_server::calendar::CalendarStore;
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
-use marketwarden_server::sim::{Faults, SimConfig};
+use marketwarden_server::kite::rest::KiteRest;
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 

@@ -6,15 +6,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kite_sim::{Faults, SimConfig};
 use marketwarden_core::{FeedHealth, FeedState};
+use marketwarden_kite::Secret;
 use marketwarden_server::auth::TickerCredentials;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::feed::instruments::parse_instruments;
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::feed::machine::FeedSettings;
 use marketwarden_server::feed::{FeedConfig, FeedService};
-use marketwarden_server::kite::Secret;
-use marketwarden_server::sim::{Faults, SimConfig};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

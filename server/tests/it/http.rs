@@ -190,7 +190,7 @@ async fn with_kite_the_page_does_not_claim_a_simulator() {
 #[test]
 fn the_secret_scan_finds_api_secrets_and_issued_tokens_and_nothing_else() {
     use crate::support::secrets_in;
-    use marketwarden_server::sim::tokens::TokenSigner;
+    use kite_sim::tokens::TokenSigner;
 
     let token =
         TokenSigner::new("marketwarden_sim", "marketwarden_sim_secret").issue(freeze_ending(), 7);
@@ -221,8 +221,11 @@ async fn a_stop_ends_the_event_streams_instead_of_waiting_for_the_browsers() {
     let mut events = reqwest::get(format!("{base}/api/system/events"))
         .await
         .unwrap();
-    let first = events.chunk().await.unwrap().unwrap();
-    assert!(String::from_utf8_lossy(&first).contains("event: health"));
+    let mut opened = String::new();
+    while !opened.contains("event: health") {
+        let chunk = events.chunk().await.unwrap().unwrap();
+        opened.push_str(&String::from_utf8_lossy(&chunk));
+    }
 
     shutdown.cancel();
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::{ErrorType, KiteEndpoints, KiteError, KiteRest};
-use marketwarden_server::sim::{Faults, SimConfig, Simulator, router};
+use kite_sim::{Faults, SimConfig, Simulator, router};
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::{ErrorType, KiteEndpoints, KiteError};
+use marketwarden_server::kite::rest::KiteRest;
 
 use super::support::*;
 

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::packet::{ClientRequest, Mode, Segment, TextFrame, Tick};
+use kite_sim::{Faults, SimConfig};
+use marketwarden_kite::Secret;
+use marketwarden_kite::packet::{ClientRequest, Mode, Segment, TextFrame, Tick};
 use marketwarden_server::kite::ticker::{
     TickerConnectError, TickerConnection, TickerEvent, connect,
 };
-use marketwarden_server::sim::{Faults, SimConfig};
 
 use super::support::*;
 

@@ -4,13 +4,14 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
+use kite_sim::tls::{SelfSigned, TlsListener};
+use kite_sim::tokens::TokenSigner;
+use kite_sim::{SimConfig, Simulator, router};
+use marketwarden_kite::Secret;
+use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::clock::Clock;
-use marketwarden_server::kite::Secret;
-use marketwarden_server::kite::rest::{KiteEndpoints, KiteRest};
+use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
-use marketwarden_server::sim::tls::{SelfSigned, TlsListener};
-use marketwarden_server::sim::tokens::TokenSigner;
-use marketwarden_server::sim::{SimConfig, Simulator, router};
 use marketwarden_server::{AppState, app};
 
 /// A clock the test moves by hand.

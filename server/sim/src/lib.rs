@@ -1,8 +1,10 @@
 //! A Kite Connect simulator that behaves like Kite on the wire: the login page, the REST API with
 //! Kite's envelopes, statuses and rate limits, and fault injection through `/_sim/faults`. It is
 //! the broker of `run` when no Kite credentials are configured, and the peer of every test.
+//!
+//! It knows only the wire (`marketwarden-kite`), the calendar (`marketwarden-core`) and a
+//! [`Clock`]: nothing of marketwarden's machines, so it cannot be told what the client expects.
 
-pub mod pipe;
 mod rest;
 pub mod ticker;
 pub mod tls;
@@ -16,8 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
-use crate::kite::Secret;
+use marketwarden_core::Clock;
+use marketwarden_kite::Secret;
 use tokens::{RequestTokens, TokenSigner};
 
 pub use rest::router;
@@ -104,7 +106,7 @@ pub enum TickerCommand {
     /// Close cleanly with this close code (1000, 1001, …).
     Close(u16),
     /// Send this text frame (an order update, an error, a broker message).
-    Send(crate::kite::packet::TextFrame),
+    Send(marketwarden_kite::packet::TextFrame),
 }
 
 #[derive(Default)]

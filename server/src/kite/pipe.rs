@@ -1,4 +1,4 @@
-//! The simulator over in-memory connections, for tests on a paused clock (where real sockets
+//! The client's connections to the simulator over in-memory pipes, for tests on a paused clock (where real sockets
 //! would let tokio skip time while bytes are in flight).
 //!
 //! Nothing is shortcut: each connection is a byte stream carrying TLS (the simulator's generated
@@ -17,15 +17,15 @@ use tokio::io::DuplexStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{Simulator, router};
+use kite_sim::tls::SelfSigned;
+use kite_sim::{Simulator, router};
+use marketwarden_kite::rest::{KiteEndpoints, KiteError, REQUEST_TIMEOUT};
+
+use super::rest::{RestResponse, RestTransport, content_type_of};
+use super::ticker::{self, TickerConnectError};
+use super::tls::KiteTls;
 use crate::auth::TickerCredentials;
 use crate::feed::link::{TickerConnector, TickerLink};
-use crate::kite::rest::{
-    KiteEndpoints, KiteError, REQUEST_TIMEOUT, RestResponse, RestTransport, content_type_of,
-};
-use crate::kite::ticker::{self, TickerConnectError};
-use crate::kite::tls::KiteTls;
-use crate::sim::tls::SelfSigned;
 
 /// The name the simulator's certificate is for, and the clients connect to.
 const HOST: &str = "kite-sim.invalid";

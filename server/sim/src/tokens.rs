@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub use crate::kite::next_flush_after;
+pub use marketwarden_kite::next_flush_after;
 
 /// How long a request token may wait to be exchanged.
 pub const REQUEST_TOKEN_TTL: TimeDelta = TimeDelta::minutes(5);

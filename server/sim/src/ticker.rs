@@ -18,12 +18,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{Simulator, TickerCommand};
-use crate::kite::packet::{
+use marketwarden_kite::packet::{
     ClientRequest, Depth, DepthEntry, HEARTBEAT_FRAME, Mode, Ohlc, OpenInterest, Segment,
     TextFrame, Tick, TradeStats, encode_binary_frame,
 };
 
-pub use crate::kite::ticker::{MAX_CONNECTIONS_PER_API_KEY, MAX_INSTRUMENTS_PER_CONNECTION};
+pub use marketwarden_kite::{MAX_CONNECTIONS_PER_API_KEY, MAX_INSTRUMENTS_PER_CONNECTION};
 
 #[derive(serde::Deserialize)]
 pub(super) struct HandshakeQuery {

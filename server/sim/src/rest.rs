@@ -1,6 +1,6 @@
 //! The simulator's HTTP surface: login page, session, profile, logout, and the control API.
 
-use crate::html::escape_html;
+use marketwarden_core::escape_html;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Faults, REST_REQUESTS_PER_SECOND, Simulator, TickerCommand};
-use crate::kite::packet::TextFrame;
-use crate::kite::rest::{checksum, urlencoding};
+use marketwarden_kite::packet::TextFrame;
+use marketwarden_kite::rest::{checksum, urlencoding};
 
 /// The simulator's router: Kite's REST and login routes, and `/_sim/*` to inject faults.
 pub fn router(sim: Arc<Simulator>) -> Router {

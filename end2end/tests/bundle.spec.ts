@@ -1,11 +1,12 @@
-// A binary built by plain `cargo build --release` (as `cargo bench` relinks it) serves the same
-// page as the cargo-leptos build: it asks for the bundle by the names cargo-leptos writes, and
-// hydrates. Before the fix it asked for `/pkg/marketwarden_bg.wasm` (404) and froze.
-import { test, expect, waitForHydration, plainBinary } from './fixtures';
+// The release binary is a plain `cargo build --release` (.ci/build.sh; `cargo bench` relinks the
+// same way): its page asks for the bundle by fixed names, not by a name cargo-leptos passes at
+// compile time, and hydrates. Before the fix such a binary asked for
+// `/pkg/marketwarden_bg.wasm` (404) and froze.
+import { test, expect, waitForHydration } from './fixtures';
 
-test.use({ clockStart: '2026-11-30T10:00:00+05:30', serverBinary: plainBinary });
+test.use({ clockStart: '2026-11-30T10:00:00+05:30' });
 
-test('the page of a plain cargo build loads its bundle and hydrates', async ({ page, server }) => {
+test('the page of a plain cargo release build loads its bundle and hydrates', async ({ page, server }) => {
   const bundle: { url: string; status: number }[] = [];
   page.on('response', (response) => {
     if (new URL(response.url()).pathname.startsWith('/pkg/')) {
