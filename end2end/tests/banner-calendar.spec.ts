@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, openHydrated } from './fixtures';
 
 test.describe('on a trading holiday', () => {
   // Tuesday 2026-11-10, Diwali-Balipratipada, 10:00 IST.
@@ -14,9 +14,8 @@ test.describe('on a trading holiday', () => {
     page,
     server,
   }) => {
-    await page.goto(server.url);
-    await waitForHydration(page);
-    await expect(page.getByTestId('status-banner')).toHaveAttribute('data-phase', 'CLOSED');
+    const banner = await openHydrated(page, server);
+    await expect(banner).toHaveAttribute('data-phase', 'CLOSED');
     await expect(page.getByTestId('banner-title')).toHaveText('Market Closed');
     await expect(page.getByTestId('banner-description')).toHaveText(
       'Trading holiday: Diwali-Balipratipada. Pre-open starts Wed 11 Nov at 09:00 IST.',
@@ -30,9 +29,8 @@ test.describe('past the calendar data', () => {
   test.use({ clockStart: '2027-03-01T10:00:00+05:30' });
 
   test('the banner warns that the holiday list is not loaded', async ({ page, server }) => {
-    await page.goto(server.url);
-    await waitForHydration(page);
-    await expect(page.getByTestId('status-banner')).toHaveAttribute('data-phase', 'LIVE');
+    const banner = await openHydrated(page, server);
+    await expect(banner).toHaveAttribute('data-phase', 'LIVE');
     await expect(page.getByTestId('calendar-notice')).toContainText(
       'holiday list for 2027 not loaded',
     );
@@ -53,9 +51,7 @@ test.describe('after the operator reloads the calendar file (SIGHUP)', () => {
     page,
     server,
   }) => {
-    await page.goto(server.url);
-    await waitForHydration(page);
-    const banner = page.getByTestId('status-banner');
+    const banner = await openHydrated(page, server);
     await expect(banner).toHaveAttribute('data-phase', 'LIVE');
     // Marks the document: a navigation would lose it.
     await page.evaluate(() => ((window as unknown as { mark: string }).mark = 'same page'));

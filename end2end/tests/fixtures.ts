@@ -1,6 +1,6 @@
 // A marketwarden server per test, started from the release build on a free port, with its clock
 // set to the instant the test needs (`--clock-start`).
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -181,6 +181,13 @@ export async function setFaults(server: Server, faults: Record<string, unknown>)
 /** Waits until the app in `page` has hydrated: the banner sets a marker once it runs in WASM. */
 export async function waitForHydration(page: Page): Promise<void> {
   await expect(page.getByTestId('status-banner')).toHaveAttribute('data-hydrated', 'true');
+}
+
+/** Opens the server's dashboard, waits for hydration and returns the banner. */
+export async function openHydrated(page: Page, server: Server): Promise<Locator> {
+  await page.goto(server.url);
+  await waitForHydration(page);
+  return page.getByTestId('status-banner');
 }
 
 export const test = base.extend<{

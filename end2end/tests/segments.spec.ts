@@ -1,7 +1,7 @@
 // After the cash market closes, NSE F&O trades until 15:40 (since 2026-08-03): with an F&O
 // instrument subscribed, the banner says so, the feed stays up, and each row shows its
 // segment's own phase.
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, openHydrated } from './fixtures';
 
 const INSTRUMENTS = ['--feed-instruments', '256265:full=NIFTY 50,12345602:quote=NIFTY FUT'];
 
@@ -13,9 +13,7 @@ test.describe('at 15:35 with an F&O instrument', () => {
     page,
     server,
   }) => {
-    await page.goto(server.url);
-    await waitForHydration(page);
-    const banner = page.getByTestId('status-banner');
+    const banner = await openHydrated(page, server);
     await expect(banner).toHaveAttribute('data-phase', 'CLOSED');
     await expect(banner).toHaveAttribute('data-priority', 'MARKET_SESSION');
     await expect(page.getByTestId('banner-title')).toHaveText('Market Closed');
@@ -48,16 +46,12 @@ test.describe('at F&O close', () => {
     page,
     server,
   }) => {
-    await page.goto(server.url);
-    await waitForHydration(page);
+    const banner = await openHydrated(page, server);
     await expect(page.getByTestId('segments-line')).toBeVisible();
     await expect(page.getByTestId('segments-line')).toHaveCount(0, { timeout: 10_000 });
     await expect(page.getByTestId('price-row').nth(1).getByTestId('segment-phase')).toHaveText(
       'NSE F&O · Market Closed',
     );
-    await expect(page.getByTestId('status-banner')).toHaveAttribute(
-      'data-priority',
-      'MARKET_SESSION',
-    );
+    await expect(banner).toHaveAttribute('data-priority', 'MARKET_SESSION');
   });
 });
