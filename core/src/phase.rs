@@ -26,6 +26,20 @@ pub enum MarketPhase {
 }
 
 impl MarketPhase {
+    /// The specification's four phases, the only ones of the market object's `phase`.
+    pub const SPECIFICATION: [Self; 4] =
+        [Self::PreOpen, Self::AuctionFreeze, Self::Live, Self::Closed];
+
+    /// Every phase an exchange runs, in the order of a day.
+    pub const ALL: [Self; 6] = [
+        Self::PreOpen,
+        Self::AuctionFreeze,
+        Self::Live,
+        Self::ClosingAuction,
+        Self::PostClose,
+        Self::Closed,
+    ];
+
     /// The name used on the wire and in logs, e.g. `"AUCTION_FREEZE"`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -23,6 +23,30 @@ pub enum PriorityStatus {
     MarketSession,
 }
 
+impl PriorityStatus {
+    /// Every status, the most important first.
+    pub const ALL: [Self; 3] = [
+        Self::AuthRequired,
+        Self::FeedDisconnected,
+        Self::MarketSession,
+    ];
+
+    /// The name on the wire (`"AUTH_REQUIRED"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthRequired => "AUTH_REQUIRED",
+            Self::FeedDisconnected => "FEED_DISCONNECTED",
+            Self::MarketSession => "MARKET_SESSION",
+        }
+    }
+}
+
+impl core::fmt::Display for PriorityStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The state of the Kite access token. Lower case on the wire (`"valid"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,6 +62,29 @@ pub enum AuthState {
 }
 
 impl AuthState {
+    /// Every state, in the order of the specification.
+    pub const ALL: [Self; 4] = [Self::Valid, Self::Expired, Self::Required, Self::Refreshing];
+
+    /// The name on the wire and in metrics labels (`"valid"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Expired => "expired",
+            Self::Required => "required",
+            Self::Refreshing => "refreshing",
+        }
+    }
+
+    /// The upper-case name of log lines (`AUTH STATE: VALID`), the specification's spelling.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::Expired => "EXPIRED",
+            Self::Required => "REQUIRED",
+            Self::Refreshing => "REFRESHING",
+        }
+    }
+
     /// True in EXPIRED and REQUIRED: only a login helps.
     pub const fn requires_login(self) -> bool {
         matches!(self, Self::Expired | Self::Required)
@@ -62,6 +109,26 @@ pub enum FeedState {
 }
 
 impl FeedState {
+    /// Every state, in the order of the specification.
+    pub const ALL: [Self; 5] = [
+        Self::Connected,
+        Self::Connecting,
+        Self::Stale,
+        Self::Disconnected,
+        Self::Error,
+    ];
+
+    /// The name on the wire (`"connected"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Connecting => "connecting",
+            Self::Stale => "stale",
+            Self::Disconnected => "disconnected",
+            Self::Error => "error",
+        }
+    }
+
     /// The upper-case name of log lines (`FEED STATE: CONNECTED`) and metrics labels.
     pub const fn label(self) -> &'static str {
         match self {
@@ -71,6 +138,20 @@ impl FeedState {
             Self::Disconnected => "DISCONNECTED",
             Self::Error => "ERROR",
         }
+    }
+}
+
+/// Log lines' spelling: `VALID`.
+impl core::fmt::Display for AuthState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Log lines' spelling: `CONNECTED`.
+impl core::fmt::Display for FeedState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.label())
     }
 }
 
@@ -548,16 +629,21 @@ mod tests {
     }
 
     #[test]
-    fn feed_states_are_lower_case_on_the_wire_and_upper_case_in_labels() {
-        for (state, wire, label) in [
-            (FeedState::Connected, "connected", "CONNECTED"),
-            (FeedState::Connecting, "connecting", "CONNECTING"),
-            (FeedState::Stale, "stale", "STALE"),
-            (FeedState::Disconnected, "disconnected", "DISCONNECTED"),
-            (FeedState::Error, "error", "ERROR"),
-        ] {
-            assert_eq!(serde_json::to_value(state).unwrap(), wire);
-            assert_eq!(state.label(), label);
+    fn states_are_lower_case_on_the_wire_and_upper_case_in_labels() {
+        for state in FeedState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(state.label(), state.as_str().to_ascii_uppercase());
+            assert_eq!(alloc::format!("{state}"), state.label());
         }
+        for state in AuthState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(state.label(), state.as_str().to_ascii_uppercase());
+            assert_eq!(alloc::format!("{state}"), state.label());
+        }
+        for priority in PriorityStatus::ALL {
+            assert_eq!(serde_json::to_value(priority).unwrap(), priority.as_str());
+        }
+        assert_eq!(FeedState::Disconnected.as_str(), "disconnected");
+        assert_eq!(AuthState::Refreshing.label(), "REFRESHING");
     }
 }

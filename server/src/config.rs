@@ -13,7 +13,7 @@ use crate::auth::envfile::EnvFile;
 use crate::connections::Limits;
 use crate::feed::FeedConfig;
 use crate::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
-use crate::feed::machine::FeedSettings;
+use crate::feed::machine::{FeedSettings, defaults as feed_defaults};
 use crate::hosts::PublicOrigin;
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
@@ -240,16 +240,16 @@ pub struct ServeArgs {
 
     /// Seconds without a frame (tick or heartbeat) after which an open ticker connection is
     /// dead and replaced.
-    #[arg(long, env = "FEED_STALE_THRESHOLD", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, env = "FEED_STALE_THRESHOLD", value_name = "SECONDS", default_value = feed_defaults::STALE_THRESHOLD, value_parser = parse_seconds)]
     pub feed_stale_threshold: Duration,
 
     /// The first wait before reconnecting after a failure; each failure in a row doubles it, up
     /// to --feed-max-backoff, with full jitter.
-    #[arg(long, env = "FEED_RECONNECT_DELAY", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    #[arg(long, env = "FEED_RECONNECT_DELAY", value_name = "SECONDS", default_value = feed_defaults::RECONNECT_DELAY, value_parser = parse_seconds)]
     pub feed_reconnect_delay: Duration,
 
     /// The longest wait between reconnection attempts.
-    #[arg(long, env = "FEED_MAX_BACKOFF", value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, env = "FEED_MAX_BACKOFF", value_name = "SECONDS", default_value = feed_defaults::MAX_BACKOFF, value_parser = parse_seconds)]
     pub feed_max_backoff: Duration,
 
     /// Failures in a row after which the feed is in ERROR (it keeps retrying at the longest
@@ -258,12 +258,12 @@ pub struct ServeArgs {
         long,
         env = "FEED_MAX_RECONNECTS",
         value_name = "COUNT",
-        default_value_t = 10
+        default_value_t = feed_defaults::MAX_RECONNECTS
     )]
     pub feed_max_reconnects: u32,
 
     /// How long before pre-open (09:00 IST) the feed connects.
-    #[arg(long, env = "FEED_PRE_OPEN_LEAD", value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    #[arg(long, env = "FEED_PRE_OPEN_LEAD", value_name = "SECONDS", default_value = feed_defaults::PRE_OPEN_LEAD, value_parser = parse_seconds)]
     pub feed_pre_open_lead: Duration,
 
     /// The instruments to subscribe: `TOKEN[:ltp|quote|full][=NAME],…` (default: NIFTY 50 and
@@ -878,8 +878,10 @@ mod tests {
         let settings =
             ServeSettings::resolve(serve_args(parse(&[]).unwrap()), env_of(&[])).unwrap();
         let feed = settings.feed.settings;
+        assert_eq!(feed, FeedSettings::default());
         assert_eq!(feed.stale_threshold, Duration::from_secs(10));
         assert_eq!(feed.reconnect_delay, Duration::from_secs(5));
+        assert_eq!(feed.max_backoff, Duration::from_secs(60));
         assert_eq!(feed.max_reconnects, 10);
         assert_eq!(settings.feed.pre_open_lead, Duration::from_secs(300));
         assert_eq!(settings.feed.instruments.len(), 6);

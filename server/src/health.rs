@@ -29,6 +29,7 @@ use tokio::sync::watch;
 
 use crate::AppState;
 use crate::auth::AuthService;
+use crate::clock::{MAX_SLEEP, Timers};
 use crate::feed::FeedService;
 
 /// How often an idle event stream sends a keep-alive comment.
@@ -196,7 +197,6 @@ fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     if let Some(body) = state.health_memo.get(changes, now) {
         return Some(body);
     }
-    let wall_now = state.clock.now();
     let health = system_health(state);
     let mut body = Vec::with_capacity(2048);
     serde_json::to_writer(&mut body, &health).ok()?;
@@ -204,8 +204,7 @@ fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let phase_ends = health
         .market
         .next_change_anywhere()
-        .and_then(|at| (at.with_timezone(&chrono::Utc) - wall_now).to_std().ok())
-        .map(|left| now + left);
+        .map(|at| state.clock.timer_for(at.with_timezone(&chrono::Utc), now));
     let valid_until =
         phase_ends.map_or(now + HEALTH_MEMO_TTL, |end| end.min(now + HEALTH_MEMO_TTL));
     state.health_memo.put(changes, valid_until, body.clone());
@@ -307,11 +306,10 @@ fn event_stream(
         |(state, mut watched, first, slot)| async move {
             let mut calendar_changed = first;
             if !first {
-                let (market, now) = crate::http::market_now(&state);
-                let market_change = market
-                    .next_change_anywhere()
-                    .and_then(|at| (at.with_timezone(&chrono::Utc) - now).to_std().ok())
-                    .map(|left| left + Duration::from_millis(5));
+                let (market, _) = crate::http::market_now(&state);
+                let market_change = market.next_change_anywhere().map(|at| {
+                    state.clock.until(at.with_timezone(&chrono::Utc)) + Duration::from_millis(5)
+                });
                 let shutdown = state.shutdown.clone();
                 tokio::select! {
                     () = shutdown.cancelled() => return None,
@@ -371,8 +369,8 @@ async fn sleep_for(wait: Option<Duration>) {
     match wait {
         // The phase changes on the second: one second past it, the answer has moved on. A
         // long wait is cut short so a calendar reload is seen within a minute.
-        Some(wait) => tokio::time::sleep(wait.min(Duration::from_secs(60))).await,
-        None => tokio::time::sleep(Duration::from_secs(60)).await,
+        Some(wait) => tokio::time::sleep(wait.min(MAX_SLEEP)).await,
+        None => tokio::time::sleep(MAX_SLEEP).await,
     }
 }
 
@@ -400,12 +398,7 @@ pub fn metrics_text(health: &SystemHealth) -> String {
     let mut registry = Registry::with_prefix("marketwarden");
 
     let phase = Family::<Labels, Gauge>::default();
-    for candidate in [
-        MarketPhase::PreOpen,
-        MarketPhase::AuctionFreeze,
-        MarketPhase::Live,
-        MarketPhase::Closed,
-    ] {
+    for candidate in MarketPhase::SPECIFICATION {
         let on = i64::from(health.market.phase == candidate);
         phase
             .get_or_create(&vec![("phase", candidate.as_str())])
@@ -450,14 +443,10 @@ pub fn metrics_text(health: &SystemHealth) -> String {
     );
 
     let auth = Family::<Labels, Gauge>::default();
-    for (candidate, name) in [
-        (AuthState::Valid, "valid"),
-        (AuthState::Expired, "expired"),
-        (AuthState::Required, "required"),
-        (AuthState::Refreshing, "refreshing"),
-    ] {
+    for candidate in AuthState::ALL {
         let on = i64::from(health.auth.state == candidate);
-        auth.get_or_create(&vec![("state", name)]).set(on);
+        auth.get_or_create(&vec![("state", candidate.as_str())])
+            .set(on);
     }
     registry.register(
         "auth_state",
@@ -493,13 +482,7 @@ pub fn metrics_text(health: &SystemHealth) -> String {
     );
 
     let feed = Family::<Labels, Gauge>::default();
-    for candidate in [
-        FeedState::Connected,
-        FeedState::Connecting,
-        FeedState::Stale,
-        FeedState::Disconnected,
-        FeedState::Error,
-    ] {
+    for candidate in FeedState::ALL {
         let on = i64::from(health.feed.state == candidate);
         feed.get_or_create(&vec![("state", candidate.label())])
             .set(on);

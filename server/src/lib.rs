@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backoff;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

@@ -9,10 +9,7 @@ use marketwarden_core::{MarketHealth, MarketPhase, Segment};
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::CalendarStore;
-use crate::clock::Clock;
-
-/// The longest wait without looking again, so a calendar reload or a clock jump is noticed.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
+use crate::clock::{Clock, MAX_SLEEP, Timers};
 
 /// Logs the market phase of `primary` and the exchange phase of each of `segments` at start
 /// and at every change, until `shutdown`.
@@ -55,8 +52,9 @@ pub async fn log_phase_changes(
         // Wake just past the next change of any of them, so the new phase is in force.
         let wait = market
             .next_change_anywhere()
-            .and_then(|at| (at.with_timezone(&chrono::Utc) - now).to_std().ok())
-            .map_or(MAX_SLEEP, |left| left + Duration::from_millis(5))
+            .map_or(MAX_SLEEP, |at| {
+                clock.until(at.with_timezone(&chrono::Utc)) + Duration::from_millis(5)
+            })
             .min(MAX_SLEEP);
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -13,14 +13,17 @@ use marketwarden_core::{AuthHealth, AuthState, ist_wall_clock};
 
 use marketwarden_kite::next_flush_after;
 
+use crate::backoff::Backoff;
+
 /// The conservative age rule: a token older than this is treated as expired, whatever Kite says.
 pub const MAX_TOKEN_AGE: TimeDelta = TimeDelta::hours(20);
 
-/// First wait before verifying an unconfirmed token again after a network failure.
-pub const VERIFY_RETRY_FIRST_DELAY: Duration = Duration::from_secs(5);
-
-/// Longest wait between verifications of an unconfirmed token.
-pub const VERIFY_RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
+/// The waits before verifying an unconfirmed token again after network failures: 5 s,
+/// doubling, up to a minute.
+pub const VERIFY_RETRY: Backoff = Backoff {
+    first: Duration::from_secs(5),
+    max: Duration::from_secs(60),
+};
 
 /// Where a token's issue time comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,7 +399,7 @@ impl AuthMachine {
                 );
                 vec![AuthAction::RetryVerify {
                     generation,
-                    after: retry_delay(self.consecutive_failures),
+                    after: VERIFY_RETRY.after(self.consecutive_failures),
                 }]
             }
             AuthEvent::ExchangeStarted => {
@@ -496,14 +499,6 @@ impl AuthMachine {
             ..AuthHealth::in_state(self.state)
         }
     }
-}
-
-/// The wait before the `failures`-th retry of an unconfirmed token: 5 s, 10 s, 20 s… up to 60 s.
-pub fn retry_delay(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    VERIFY_RETRY_FIRST_DELAY
-        .saturating_mul(1 << doublings)
-        .min(VERIFY_RETRY_MAX_DELAY)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use login::{LOGIN_STATE_COOKIE, LOGIN_STATE_TTL, LoginError, LoginStart};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timers};
 use broker::AuthBroker;
 use envfile::{ACCESS_TOKEN_KEY, ISSUED_AT_KEY};
 use login::PendingLogins;
@@ -39,10 +39,6 @@ pub const CLOCK_JUMP_TOLERANCE: TimeDelta = TimeDelta::seconds(60);
 /// A VALID token is re-checked with Kite this often, so a token killed elsewhere (a login on
 /// another Kite app, a master logout) is noticed even without a feed.
 pub const REVERIFY_INTERVAL: Duration = Duration::from_secs(15 * 60);
-
-/// The longest the timekeeper sleeps without looking at the wall clock, so a jump of the clock
-/// (host suspended, NTP step) is noticed.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// How the auth shell is set up.
 #[derive(Clone, Debug)]
@@ -543,16 +539,13 @@ impl AuthService {
                 let inner = self.lock();
                 (inner.machine.next_expiry(), inner.retry)
             };
-            let until_expiry = expiry.map(|at| {
-                let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-                now + wait
-            });
-            let deadline = [until_expiry, retry.map(|(_, at)| at), Some(next_recheck)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(now + MAX_SLEEP)
-                .min(now + MAX_SLEEP);
+            let until_expiry = expiry.map(|at| self.clock.timer_for(at, now));
+            let deadline = self.clock.wake_at(
+                [until_expiry, retry.map(|(_, at)| at), Some(next_recheck)]
+                    .into_iter()
+                    .flatten(),
+                now,
+            );
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 // Woken (a new deadline, or an expiry to put to Kite): the checks below run if due.
@@ -865,22 +858,12 @@ fn log_transition(transition: Option<&machine::Transition>) {
     let Some(transition) = transition else {
         return;
     };
-    let to = state_label(transition.to);
-    let from = state_label(transition.from);
+    let to = transition.to.label();
+    let from = transition.from.label();
     if transition.to.requires_login() {
         tracing::warn!(from, reason = %transition.reason, "AUTH STATE: {to}");
     } else {
         tracing::info!(from, reason = %transition.reason, "AUTH STATE: {to}");
-    }
-}
-
-/// `VALID`, `EXPIRED`, `REQUIRED`, `REFRESHING`: the seed's log spelling.
-pub fn state_label(state: AuthState) -> &'static str {
-    match state {
-        AuthState::Valid => "VALID",
-        AuthState::Expired => "EXPIRED",
-        AuthState::Required => "REQUIRED",
-        AuthState::Refreshing => "REFRESHING",
     }
 }
 

@@ -13,6 +13,38 @@ use std::time::Duration;
 use marketwarden_core::FeedState;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
+
+/// The feed's defaults, the one place they are written: the flags take them as their defaults
+/// (shown by `--help`; whole seconds, as the flags are written) and [`FeedSettings::default`]
+/// reads them through [`defaults::seconds`].
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `FEED_STALE_THRESHOLD`, the specification's 10 s.
+    pub const STALE_THRESHOLD: &str = "10";
+    /// `FEED_RECONNECT_DELAY`.
+    pub const RECONNECT_DELAY: &str = "5";
+    /// `FEED_MAX_BACKOFF`.
+    pub const MAX_BACKOFF: &str = "60";
+    /// `FEED_MAX_RECONNECTS`.
+    pub const MAX_RECONNECTS: u32 = 10;
+    /// `FEED_PRE_OPEN_LEAD`: five minutes before pre-open.
+    pub const PRE_OPEN_LEAD: &str = "300";
+
+    /// A default above as a duration: its digits are whole seconds.
+    pub const fn seconds(digits: &str) -> Duration {
+        let bytes = digits.as_bytes();
+        let mut value = 0;
+        let mut index = 0;
+        while index < bytes.len() {
+            value = value * 10 + (bytes[index] - b'0') as u64;
+            index += 1;
+        }
+        Duration::from_secs(value)
+    }
+}
+
 /// The watchdog's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeedSettings {
@@ -30,26 +62,22 @@ pub struct FeedSettings {
 impl Default for FeedSettings {
     fn default() -> Self {
         Self {
-            stale_threshold: Duration::from_secs(10),
-            reconnect_delay: Duration::from_secs(5),
-            max_backoff: Duration::from_secs(60),
-            max_reconnects: 10,
+            stale_threshold: defaults::seconds(defaults::STALE_THRESHOLD),
+            reconnect_delay: defaults::seconds(defaults::RECONNECT_DELAY),
+            max_backoff: defaults::seconds(defaults::MAX_BACKOFF),
+            max_reconnects: defaults::MAX_RECONNECTS,
         }
     }
 }
 
-/// The ceiling of the `failures`-th backoff step: `reconnect_delay × 2^(failures−1)`, capped.
-pub fn backoff_ceiling(settings: &FeedSettings, failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(20);
-    settings
-        .reconnect_delay
-        .saturating_mul(1 << doublings)
-        .min(settings.max_backoff)
-}
-
-/// Full jitter: a wait drawn uniformly from zero to the ceiling, `unit` being a draw in [0, 1].
-pub fn jittered(ceiling: Duration, unit: f64) -> Duration {
-    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+impl FeedSettings {
+    /// The reconnect schedule: `reconnect_delay`, doubling, up to `max_backoff`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            first: self.reconnect_delay,
+            max: self.max_backoff,
+        }
+    }
 }
 
 /// What happened.
@@ -614,8 +642,8 @@ impl FeedMachine {
     fn fail(&mut self, now: Instant, jitter: f64, reason: &str) {
         self.failures = self.failures.saturating_add(1);
         self.failures_total = self.failures_total.saturating_add(1);
-        let ceiling = backoff_ceiling(&self.settings, self.failures);
-        let wait = jittered(ceiling, jitter);
+        let ceiling = self.settings.backoff().after(self.failures);
+        let wait = Backoff::jittered(ceiling, jitter);
         self.backoff = Some(wait);
         self.retry_at = Some(now + wait);
         self.state = if self.failures >= self.settings.max_reconnects {

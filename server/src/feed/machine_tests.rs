@@ -250,36 +250,6 @@ fn refused_after_drop(machine: &mut FeedMachine, now: Instant) {
 }
 
 #[test]
-fn full_jitter_draws_from_zero_to_the_ceiling() {
-    assert_eq!(jittered(Duration::from_secs(40), 0.0), Duration::ZERO);
-    assert_eq!(
-        jittered(Duration::from_secs(40), 0.25),
-        Duration::from_secs(10)
-    );
-    assert_eq!(
-        jittered(Duration::from_secs(40), 7.0),
-        Duration::from_secs(40)
-    );
-    let (mut machine, now) = wanting();
-    with_token(&mut machine, now);
-    machine.handle(
-        FeedEvent::ConnectFailed {
-            auth: false,
-            reason: "x".into(),
-        },
-        now,
-        0.5,
-    );
-    assert_eq!(
-        machine.retry(),
-        Some((
-            now + Duration::from_millis(2500),
-            Duration::from_millis(2500)
-        ))
-    );
-}
-
-#[test]
 fn a_403_reports_the_token_and_makes_one_attempt_per_token_change() {
     let (mut machine, now) = wanting();
     with_token(&mut machine, now);

@@ -22,17 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TickerCredentials;
 use crate::calendar::CalendarStore;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timers};
 use crate::kite::ticker::{TickerConnectError, TickerEvent};
 use instruments::{Instrument, mode_name};
 use link::{TickerConnector, TickerLink};
 use machine::{FeedAction, FeedEvent, FeedMachine, FeedSettings, FeedTransition};
 use marketwarden_kite::packet::{ClientRequest, Mode, Tick};
 use quality::QualityMeter;
-
-/// The longest the watchdog sleeps without looking at the clocks again, so a jump of the wall
-/// clock is noticed.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Browsers that fall this many tick frames behind are dropped.
 pub const RELAY_BACKLOG: usize = 64;
@@ -246,12 +242,11 @@ impl FeedService {
             );
             self.carry_out(actions, &current, &mut link, &mut attempt, &on_rejected);
             let machine_deadline = self.lock().machine.next_deadline();
-            let window_deadline = window_change.map(|at| self.instant_of(at, now));
-            let deadline = [machine_deadline, window_deadline, Some(now + MAX_SLEEP)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(now + MAX_SLEEP);
+            let window_deadline = window_change.map(|at| self.clock.timer_for(at, now));
+            let deadline = self.clock.wake_at(
+                [machine_deadline, window_deadline].into_iter().flatten(),
+                now,
+            );
             let event = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -504,12 +499,6 @@ impl FeedService {
         &self.segments
     }
 
-    /// The tokio instant of wall-clock instant `at`.
-    fn instant_of(&self, at: DateTime<Utc>, now: Instant) -> Instant {
-        let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-        now + wait
-    }
-
     /// The wall-clock instant of tokio instant `at`.
     fn wall_time_of(&self, at: Instant, now: Instant) -> DateTime<Utc> {
         let ahead = TimeDelta::from_std(at.saturating_duration_since(now)).unwrap_or_default();
@@ -543,19 +532,14 @@ fn log_transition(transition: Option<&FeedTransition>) {
     let Some(transition) = transition else {
         return;
     };
-    let to = state_label(transition.to);
-    let from = state_label(transition.from);
+    let to = transition.to.label();
+    let from = transition.from.label();
     match transition.to {
         FeedState::Stale | FeedState::Error => {
             tracing::warn!(from, reason = %transition.reason, "FEED STATE: {to}");
         }
         _ => tracing::info!(from, reason = %transition.reason, "FEED STATE: {to}"),
     }
-}
-
-/// `CONNECTED`, `CONNECTING`, `STALE`, `DISCONNECTED`, `ERROR`.
-pub fn state_label(state: FeedState) -> &'static str {
-    state.label()
 }
 
 /// Logs a ticker text frame. An order update carries the trader's orders (and Kite's postback
