@@ -16,7 +16,7 @@ use marketwarden_server::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instrume
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::feed::machine::FeedSettings;
 use marketwarden_server::feed::{FeedConfig, FeedService};
-use marketwarden_server::health::system_health;
+use marketwarden_server::http::health::system_health;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
 

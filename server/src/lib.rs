@@ -3,7 +3,6 @@
 //! `main` reads the configuration, builds an [`AppState`] and calls [`run`]; tests build the
 //! router with [`app`] and call it directly.
 
-pub mod admin;
 pub mod auth;
 pub mod backoff;
 pub mod calendar;
@@ -12,9 +11,8 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod feed;
-pub mod health;
 pub mod hosts;
-mod http;
+pub mod http;
 pub mod kite;
 pub mod logging;
 pub mod market;
@@ -30,15 +28,15 @@ use tokio_util::sync::CancellationToken;
 
 pub use http::app;
 
-use marketwarden_core::{BrokerKind, Segment};
+use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, Segment};
 
 use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 use crate::connections::{Limits, StreamSlots};
 use crate::feed::FeedService;
-use crate::health::{HealthMemo, MachineReport};
 use crate::hosts::HostPolicy;
+use crate::http::health::{HealthMemo, MachineReport};
 use marketwarden_core::{AuthHealth, FeedHealth};
 use marketwarden_kite::Secret;
 
@@ -87,6 +85,36 @@ pub struct Reports {
 }
 
 impl AppState {
+    /// The page's snapshot now: the clock, the calendar in use and its load error, the
+    /// segments, the broker and the machines' objects.
+    pub fn market_snapshot(&self) -> MarketSnapshot {
+        let current = self.calendar.current();
+        let mut snapshot = MarketSnapshot::at(self.clock.now());
+        snapshot.primary_segment = self.market_segment;
+        snapshot.segments_in_use = self.segments_in_use.to_vec();
+        snapshot.calendar_error = current.error;
+        snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
+        snapshot.broker = self.broker;
+        snapshot.auth = self.reports.auth.as_ref().map(|auth| auth.report());
+        snapshot.feed = self.reports.feed.as_ref().map(|feed| feed.report());
+        snapshot
+    }
+
+    /// The market now, from the clock and the calendar in use (with its load error, if any),
+    /// and the instant it was computed for.
+    pub fn market_now(&self) -> (MarketHealth, chrono::DateTime<chrono::Utc>) {
+        let current = self.calendar.current();
+        let now = self.clock.now();
+        let mut market = MarketHealth::for_segments(
+            &current.calendar,
+            self.market_segment,
+            &self.segments_in_use,
+            now,
+        );
+        market.calendar_error = current.error;
+        (market, now)
+    }
+
     /// This state with the running auth machine: its routes, and its health report.
     pub fn with_auth(mut self, auth: Arc<AuthService>) -> Self {
         self.reports.auth = Some(auth.clone());

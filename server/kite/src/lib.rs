@@ -47,6 +47,17 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// True when `given` is this secret, compared in constant time.
+    pub fn matches(&self, given: &str) -> bool {
+        constant_time_eq(given.as_bytes(), self.0.as_bytes())
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing about where two secrets
+/// (tokens, MACs) differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl std::fmt::Debug for Secret {
@@ -89,5 +100,8 @@ mod tests {
         let secret = Secret::new("s3cr3t");
         assert_eq!(format!("{secret} {secret:?}"), "*** Secret(***)");
         assert_eq!(secret.expose(), "s3cr3t");
+        assert!(secret.matches("s3cr3t"));
+        assert!(!secret.matches("s3cr3"));
+        assert!(!secret.matches("s3cr3T"));
     }
 }

@@ -197,7 +197,7 @@ impl PendingLogins {
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
         let issued_ms = u64::from_be_bytes(issued.try_into().ok()?);
         let expected = self.mac(&nonce, issued_ms);
-        crate::admin::constant_time_eq(&expected, mac).then_some((nonce, issued_ms))
+        marketwarden_kite::constant_time_eq(&expected, mac).then_some((nonce, issued_ms))
     }
 
     fn mac(&self, nonce: &[u8], issued_ms: u64) -> [u8; MAC_BYTES] {

@@ -7,7 +7,6 @@ pub mod broker;
 pub mod envfile;
 pub mod login;
 pub mod machine;
-pub mod routes;
 pub mod watcher;
 
 use std::path::PathBuf;

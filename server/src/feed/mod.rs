@@ -2,11 +2,11 @@
 //! [`machine::FeedMachine`] with what happens (frames, closes, deadlines, tokens, trading
 //! hours) and carries out its actions. Ticks are relayed to browsers on `/ws/market`.
 
+pub mod browser_frame;
 pub mod instruments;
 pub mod link;
 pub mod machine;
 pub mod quality;
-pub mod relay;
 pub mod window;
 
 use std::collections::HashMap;
@@ -452,7 +452,7 @@ impl FeedService {
         if self.relay.receiver_count() == 0 {
             return fresh;
         }
-        let frame = relay::ticks_json(ticks, &fresh_ticks, &self.names());
+        let frame = browser_frame::ticks_json(ticks, &fresh_ticks, &self.names());
         // No receiver, or all lagging: neither slows the feed.
         let _ = self.relay.send(frame.into());
         fresh
@@ -466,7 +466,7 @@ impl FeedService {
             return None;
         }
         ticks.sort_by_key(|tick| tick.instrument_token);
-        Some(relay::ticks_json(
+        Some(browser_frame::ticks_json(
             &ticks,
             &vec![false; ticks.len()],
             &self.names(),

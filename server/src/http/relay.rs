@@ -1,22 +1,20 @@
 //! `/ws/market`: ticks relayed to browsers. Every browser reads from a bounded broadcast
-//! channel; one that falls [`super::RELAY_BACKLOG`] frames behind, or takes longer than
+//! channel; one that falls [`crate::feed::RELAY_BACKLOG`] frames behind, or takes longer than
 //! [`SEND_TIMEOUT`] to take one frame, is disconnected. The feed never waits for a browser.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::admin::Refusal;
+use super::error::{ApiError, NO_FEED_WATCHDOG};
 use crate::AppState;
-use marketwarden_kite::packet::Tick;
 
 /// The longest one frame may take to reach a browser.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,13 +34,13 @@ pub async fn market_socket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if !state.hosts.allows_origin_of(&headers) && state.hosts.cors_origin_of(&headers).is_none() {
-        return crate::admin::Refusal::CrossOrigin.into_response();
+        return ApiError::Refused(Refusal::CrossOrigin).into_response();
     }
     let Some(feed) = state.feed.clone() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the feed is not running").into_response();
+        return NO_FEED_WATCHDOG.into_response();
     };
     let Some(slot) = state.slots.market_socket() else {
-        return crate::health::server_full("too many tick sockets are open");
+        return ApiError::ServerFull("too many tick sockets are open").into_response();
     };
     let ticks = feed.subscribe_ticks();
     // Like Kite to a new subscriber: the last known tick of every instrument at once, marked as
@@ -127,34 +125,9 @@ async fn relay<S>(
     }
 }
 
-/// One tick frame as the browser reads it: `{"type":"ticks","ticks":[{…}]}`, prices in rupees.
-pub fn ticks_json(ticks: &[Tick], fresh: &[bool], names: &HashMap<u32, &str>) -> String {
-    let ticks: Vec<serde_json::Value> = ticks
-        .iter()
-        .enumerate()
-        .map(|(index, tick)| {
-            let close = tick.ohlc.map(|ohlc| tick.price(ohlc.close));
-            let last = tick.price(tick.last_price);
-            json!({
-                "instrument_token": tick.instrument_token,
-                "name": names.get(&tick.instrument_token),
-                "mode": super::instruments::mode_name(tick.mode),
-                "last_price": last,
-                "close": close,
-                "change_percent": close.filter(|close| *close != 0.0).map(|close| (last - close) / close * 100.0),
-                "exchange_timestamp": tick.exchange_timestamp,
-                // The last known values Kite sends after a subscription, not fresh market data.
-                "snapshot": !fresh.get(index).copied().unwrap_or(true),
-            })
-        })
-        .collect();
-    json!({ "type": "ticks", "ticks": ticks }).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marketwarden_kite::packet::Ohlc;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -287,30 +260,6 @@ mod tests {
         assert_eq!(
             texts,
             ["frame 0", "frame 1", "frame 2", "frame 3", "frame 4"]
-        );
-    }
-
-    #[test]
-    fn ticks_become_rupees_with_names() {
-        let mut tick = Tick::ltp(256_265, 2_415_035);
-        tick.ohlc = Some(Ohlc {
-            open: 0,
-            high: 0,
-            low: 0,
-            close: 2_400_000,
-        });
-        let names = HashMap::from([(256_265, "NIFTY 50")]);
-        let frame = ticks_json(&[tick, tick], &[true, false], &names);
-        let json: serde_json::Value = serde_json::from_str(&frame).unwrap();
-        let first = &json["ticks"][0];
-        assert_eq!(json["type"], "ticks");
-        assert_eq!(first["name"], "NIFTY 50");
-        assert_eq!(first["last_price"], 24150.35);
-        assert!((first["change_percent"].as_f64().unwrap() - 0.626_458).abs() < 1e-5);
-        assert_eq!(first["snapshot"], false);
-        assert_eq!(
-            json["ticks"][1]["snapshot"], true,
-            "the last known values, said so"
         );
     }
 }

@@ -1,11 +1,19 @@
-use super::*;
+//! The HTTP surface through the whole router, with the machines' states fixed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
-use marketwarden_core::priority;
+use marketwarden_core::{
+    AuthHealth, AuthState, FeedHealth, FeedState, MarketPhase, PriorityStatus, priority,
+};
 use tower::ServiceExt;
 
+use super::health::{FixedReport, HEALTH_MEMO_TTL};
+use crate::AppState;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
 
@@ -22,19 +30,8 @@ fn ist(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - chrono::TimeDelta::minutes(330)
 }
 
-const AUTH_STATES: [AuthState; 4] = [
-    AuthState::Valid,
-    AuthState::Expired,
-    AuthState::Required,
-    AuthState::Refreshing,
-];
-const FEED_STATES: [FeedState; 5] = [
-    FeedState::Connected,
-    FeedState::Connecting,
-    FeedState::Stale,
-    FeedState::Disconnected,
-    FeedState::Error,
-];
+const AUTH_STATES: [AuthState; 4] = AuthState::ALL;
+const FEED_STATES: [FeedState; 5] = FeedState::ALL;
 
 fn instants() -> [(DateTime<Utc>, MarketPhase); 4] {
     [

@@ -1,77 +1,57 @@
 //! The auth endpoints: the login flow (`/auth/login`, `/auth/callback`, `/auth/logout`) and the
 //! auth part of the health API.
 
-use marketwarden_core::escape_html;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use marketwarden_core::AuthHealth;
+use marketwarden_core::{AuthHealth, escape_html};
 use serde::Serialize;
 
-use super::login::Callback;
-use super::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
+use super::error::{ApiError, NO_AUTH_MACHINE};
 use crate::AppState;
-use crate::admin::admin_guard;
+use crate::auth::login::Callback;
+use crate::auth::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
 
-/// The routes, for the app's router.
-pub fn routes() -> Router<AppState> {
+/// The routes that change nothing (the login's two steps only start and finish a login the
+/// trader does at Kite; the callback checks its one-time state). `logout` and `verify` are in
+/// [`super::state_changing_routes`].
+pub fn read_routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
-        .route("/auth/logout", post(logout))
         .route("/api/system/health/auth", get(auth_health))
-        .route("/api/system/health/auth/verify", post(verify))
 }
 
 /// The answer of `POST /auth/logout`.
 #[derive(Debug, Serialize)]
-struct LogoutAnswer {
+pub(super) struct LogoutAnswer {
     auth: AuthHealth,
     /// False when Kite could not be reached: the token is forgotten here but may live on at
     /// Kite until its expiry.
     invalidated_at_kite: bool,
 }
 
-/// The answer when the server runs without the auth machine (some tests).
-struct NoAuthMachine;
-
-impl IntoResponse for NoAuthMachine {
-    fn into_response(self) -> Response {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "the auth machine is not running" })),
-        )
-            .into_response()
-    }
-}
-
-fn service(state: &AppState) -> Result<Arc<AuthService>, NoAuthMachine> {
-    state.auth.clone().ok_or(NoAuthMachine)
+fn service(state: &AppState) -> Result<Arc<AuthService>, ApiError> {
+    state.auth.clone().ok_or(NO_AUTH_MACHINE)
 }
 
 /// `GET /api/system/health/auth`.
-async fn auth_health(State(state): State<AppState>) -> Result<Json<AuthHealth>, NoAuthMachine> {
+async fn auth_health(State(state): State<AppState>) -> Result<Json<AuthHealth>, ApiError> {
     Ok(Json(service(&state)?.health()))
 }
 
-/// `POST /api/system/health/auth/verify`.
-async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(refused) = admin_guard(&state, &headers) {
-        return refused.into_response();
-    }
-    match service(&state) {
-        Ok(auth) => Json(auth.verify().await).into_response(),
-        Err(refused) => refused.into_response(),
-    }
+/// `POST /api/system/health/auth/verify` (behind the admin layer).
+pub(super) async fn verify(State(state): State<AppState>) -> Result<Json<AuthHealth>, ApiError> {
+    Ok(Json(service(&state)?.verify().await))
 }
 
 /// `GET /auth/login`: to Kite's login page, with a one-time state in `redirect_params` and the
 /// same state in a cookie of this browser.
-async fn login(State(state): State<AppState>) -> Result<Response, NoAuthMachine> {
+async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
     let start = service(&state)?.begin_login();
     let cookie = format!(
         "{LOGIN_STATE_COOKIE}={}; Path=/auth; Max-Age={}; HttpOnly; SameSite=Lax",
@@ -95,7 +75,7 @@ async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
-) -> Result<Response, NoAuthMachine> {
+) -> Result<Response, ApiError> {
     let auth = service(&state)?;
     let browser_state = cookie(&headers, LOGIN_STATE_COOKIE);
     // This browser's login attempt is over (its cookie can go) when it succeeded or when the
@@ -133,21 +113,13 @@ async fn callback(
     Ok(response)
 }
 
-/// `POST /auth/logout`.
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(refused) = admin_guard(&state, &headers) {
-        return refused.into_response();
-    }
-    let auth = match service(&state) {
-        Ok(auth) => auth,
-        Err(refused) => return refused.into_response(),
-    };
-    let (auth, invalidated_at_kite) = auth.logout().await;
-    Json(LogoutAnswer {
+/// `POST /auth/logout` (behind the admin layer).
+pub(super) async fn logout(State(state): State<AppState>) -> Result<Json<LogoutAnswer>, ApiError> {
+    let (auth, invalidated_at_kite) = service(&state)?.logout().await;
+    Ok(Json(LogoutAnswer {
         auth,
         invalidated_at_kite,
-    })
-    .into_response()
+    }))
 }
 
 /// The value of cookie `name`, from any `Cookie` header.

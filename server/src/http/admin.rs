@@ -2,10 +2,12 @@
 //! browser sends from another site's page, and, when `MARKETWARDEN_ADMIN_TOKEN` is set, require
 //! `Authorization: Bearer <token>`.
 
-use axum::Json;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
 use crate::AppState;
 
 /// Checks a state-changing request: 403 cross-origin, 401 without the admin token when one is
@@ -33,9 +35,7 @@ pub fn admin_guard(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal>
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim);
-        if !given
-            .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.expose().as_bytes()))
-        {
+        if !given.is_some_and(|given| expected.matches(given)) {
             return Err(Refusal::NeedsAdminToken);
         }
     }
@@ -53,33 +53,47 @@ pub enum Refusal {
     CrossOriginNeedsAdminToken,
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            Self::CrossOrigin => (StatusCode::FORBIDDEN, "cross-origin requests are refused"),
-            Self::CrossOriginNeedsAdminToken => (
-                StatusCode::FORBIDDEN,
-                "other origins may read; to change state they need MARKETWARDEN_ADMIN_TOKEN set \
-                 on the server and sent as Authorization: Bearer <token>",
-            ),
-            Self::NeedsAdminToken => (
-                StatusCode::UNAUTHORIZED,
-                "this endpoint needs the admin token: Authorization: Bearer <MARKETWARDEN_ADMIN_TOKEN>",
-            ),
-        };
-        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
-        if self == Self::NeedsAdminToken {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+impl Refusal {
+    /// The status it is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::CrossOrigin | Self::CrossOriginNeedsAdminToken => StatusCode::FORBIDDEN,
+            Self::NeedsAdminToken => StatusCode::UNAUTHORIZED,
         }
-        response
+    }
+
+    /// What the client should do, for the error body.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::CrossOrigin => "cross-origin requests are refused",
+            Self::CrossOriginNeedsAdminToken => {
+                "other origins may read; to change state they need MARKETWARDEN_ADMIN_TOKEN set \
+                 on the server and sent as Authorization: Bearer <token>"
+            }
+            Self::NeedsAdminToken => {
+                "this endpoint needs the admin token: Authorization: Bearer <MARKETWARDEN_ADMIN_TOKEN>"
+            }
+        }
     }
 }
 
-/// Compares without an early exit, so the time taken says nothing about the token.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        ApiError::Refused(self).into_response()
+    }
+}
+
+/// The route layer of every state-changing endpoint ([`super::state_changing_routes`]): a
+/// request that [`admin_guard`] refuses never reaches its handler.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admin_guard(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 #[cfg(test)]
