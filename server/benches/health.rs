@@ -7,18 +7,19 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
-use marketwarden_server::AppState;
+use marketwarden_server::auth::AuthConfig;
 use marketwarden_server::auth::broker::KiteBroker;
-use marketwarden_server::auth::{AuthConfig, AuthService};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::clock::{Clock, StartedClock};
+use marketwarden_server::feed::FeedConfig;
 use marketwarden_server::feed::instruments::{DEFAULT_INSTRUMENTS, parse_instruments};
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::feed::machine::FeedSettings;
-use marketwarden_server::feed::{FeedConfig, FeedService};
 use marketwarden_server::http::health::system_health;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
+use marketwarden_server::{AppState, compose};
+use tokio_util::sync::CancellationToken;
 
 fn state(runtime: &tokio::runtime::Runtime) -> AppState {
     let _entered = runtime.enter();
@@ -28,33 +29,33 @@ fn state(runtime: &tokio::runtime::Runtime) -> AppState {
     ));
     let calendar = Arc::new(CalendarStore::builtin());
     let rest = KiteRest::new(KiteEndpoints::kite(), "key", &KiteTls::public_roots()).unwrap();
-    let auth = AuthService::new(
-        AuthConfig {
-            api_key: "key".into(),
-            env_file: std::env::temp_dir().join("marketwarden-bench-none.env"),
-            expected_user_id: None,
-            environment_token: None,
+    // Started as `serve` starts them; without a token they make no call to Kite.
+    let running = runtime.block_on(compose::start(
+        compose::Settings {
+            auth: AuthConfig {
+                api_key: "key".into(),
+                env_file: std::env::temp_dir().join("marketwarden-bench-none.env"),
+                expected_user_id: None,
+                environment_token: None,
+            },
+            feed: FeedConfig {
+                settings: FeedSettings::default(),
+                pre_open_lead: std::time::Duration::from_secs(300),
+                instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
+                connect_timeout: std::time::Duration::from_secs(10),
+            },
+            jitter: None,
         },
-        Arc::new(KiteBroker::new(rest, Secret::new("secret"))),
         clock.clone(),
-    );
-    let feed = FeedService::new(
-        FeedConfig {
-            settings: FeedSettings::default(),
-            pre_open_lead: std::time::Duration::from_secs(300),
-            instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
-            connect_timeout: std::time::Duration::from_secs(10),
-        },
+        calendar.clone(),
+        Arc::new(KiteBroker::new(rest, Secret::new("secret"))),
         Arc::new(KiteTicker {
             url: "ws://127.0.0.1:9".into(),
             tls: KiteTls::public_roots(),
         }),
-        clock.clone(),
-        calendar.clone(),
-    );
-    AppState::new("target/site", clock, calendar)
-        .with_auth(auth)
-        .with_feed(feed)
+        CancellationToken::new(),
+    ));
+    running.serve_with(AppState::new("target/site", clock, calendar))
 }
 
 fn health(c: &mut Criterion) {

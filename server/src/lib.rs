@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
+pub mod compose;
 pub mod config;
 pub mod connections;
 pub mod feed;
@@ -17,6 +18,7 @@ pub mod kite;
 pub mod logging;
 pub mod market;
 pub mod nse_import;
+pub mod supervise;
 pub mod systemd;
 
 use std::sync::Arc;

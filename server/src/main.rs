@@ -10,19 +10,18 @@ use marketwarden_core::BrokerKind;
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
 use marketwarden_server::auth::broker::KiteBroker;
-use marketwarden_server::auth::{self, AuthConfig, AuthService};
+use marketwarden_server::auth::{self, AuthConfig};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::cli::{self, CommandError};
 use marketwarden_server::clock::{Clock, StartedClock, SystemClock};
 use marketwarden_server::config::{
     self, CalendarCommand, Cli, Command, KiteSimArgs, LogFormat, ServeSettings,
 };
-use marketwarden_server::feed::FeedService;
 use marketwarden_server::feed::link::KiteTicker;
 use marketwarden_server::hosts::HostPolicy;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
-use marketwarden_server::{AppState, market, run, systemd};
+use marketwarden_server::{AppState, compose, market, run, systemd};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -349,38 +348,30 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
     let ticker_url = kite_endpoints.ticker_url.clone();
     let rest = KiteRest::new(kite_endpoints, api_key.clone(), &tls)
         .context("cannot set up the Kite REST client")?;
-    let auth = AuthService::new(
-        AuthConfig {
-            api_key,
-            env_file: settings.env_file.clone(),
-            expected_user_id: settings.expected_user_id.clone(),
-            environment_token: std::env::var("ZERODHA_ACCESS_TOKEN")
-                .ok()
-                .filter(|token| !token.trim().is_empty())
-                .map(|token| Secret::new(token.trim())),
+    let running = compose::start(
+        compose::Settings {
+            auth: AuthConfig {
+                api_key,
+                env_file: settings.env_file.clone(),
+                expected_user_id: settings.expected_user_id.clone(),
+                environment_token: std::env::var("ZERODHA_ACCESS_TOKEN")
+                    .ok()
+                    .filter(|token| !token.trim().is_empty())
+                    .map(|token| Secret::new(token.trim())),
+            },
+            feed: settings.feed.clone(),
+            jitter: None,
         },
-        Arc::new(KiteBroker::new(rest, api_secret)),
         clock.clone(),
-    );
-    auth.start(shutdown.clone()).await;
-    let feed = FeedService::new(
-        settings.feed.clone(),
+        calendar.clone(),
+        Arc::new(KiteBroker::new(rest, api_secret)),
         Arc::new(KiteTicker {
             url: ticker_url,
             tls: tls.clone(),
         }),
-        clock.clone(),
-        calendar.clone(),
-    );
-    let on_logout = feed.clone();
-    auth.on_logout(Box::new(move || on_logout.close_for_logout()));
-    let rejections = auth.clone();
-    let watchdog = tokio::spawn(feed.clone().run(
-        auth.credentials(),
-        Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
-        Box::new(rand::random::<f64>),
         shutdown.clone(),
-    ));
+    )
+    .await;
     tracing::info!(
         broker = settings.broker.as_str(),
         clock_start = settings.clock_start.map(|start| start.to_rfc3339()),
@@ -395,22 +386,22 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         calendar.clone(),
         clock.clone(),
         settings.market_segment,
-        feed.segments().to_vec(),
+        running.feed.segments().to_vec(),
         shutdown.clone(),
     ));
-    let state = AppState {
-        broker: settings.broker,
-        admin_token: settings.admin_token.clone(),
-        market_segment: settings.market_segment,
-        hosts: Arc::new(
-            HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
-                .with_cors_origins(&settings.cors_origins),
-        ),
-        ..AppState::new(&site_root, clock, calendar)
-    }
-    .with_limits(settings.limits)
-    .with_auth(auth)
-    .with_feed(feed);
+    let state = running.serve_with(
+        AppState {
+            broker: settings.broker,
+            admin_token: settings.admin_token.clone(),
+            market_segment: settings.market_segment,
+            hosts: Arc::new(
+                HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
+                    .with_cors_origins(&settings.cors_origins),
+            ),
+            ..AppState::new(&site_root, clock, calendar)
+        }
+        .with_limits(settings.limits),
+    );
     match systemd::notify("READY=1") {
         Ok(true) => tracing::info!("told systemd the server is ready"),
         Ok(false) => {}
@@ -429,10 +420,7 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         .context("server failed")?;
     // The watchdog closes the ticker connection with a close frame; give it a moment, never
     // more: a stop must not wait on Kite.
-    if tokio::time::timeout(TICKER_CLOSE_DEADLINE, watchdog)
-        .await
-        .is_err()
-    {
+    if !running.stopped(TICKER_CLOSE_DEADLINE).await {
         tracing::warn!("the ticker connection did not close in time; dropping it");
     }
     tracing::info!("stopped");

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use login::{LOGIN_STATE_COOKIE, LOGIN_STATE_TTL, LoginError, LoginStart};
 
 use crate::clock::{Clock, Timers};
+use crate::supervise::Supervisor;
 use broker::AuthBroker;
 use envfile::{ACCESS_TOKEN_KEY, ISSUED_AT_KEY};
 use login::PendingLogins;
@@ -151,9 +152,10 @@ impl AuthService {
         })
     }
 
-    /// Loads the saved token (and verifies it), then keeps time and watches `.env` until
-    /// `shutdown`.
-    pub async fn start(self: &Arc<Self>, shutdown: CancellationToken) {
+    /// Loads the saved token (and verifies it), then keeps time and watches `.env` until the
+    /// supervisor's shutdown.
+    pub async fn start(self: &Arc<Self>, supervisor: &Supervisor) {
+        let shutdown = supervisor.shutdown().clone();
         envfile::remove_stale_temporaries(&self.config.env_file);
         self.reload_env_file(ReloadCause::Start).await;
         {
@@ -164,10 +166,13 @@ impl AuthService {
                 tracing::warn!(%reason, "AUTH STATE: REQUIRED");
             }
         }
-        tokio::spawn(self.clone().keep_time(shutdown.clone()));
+        supervisor.spawn_essential("auth timekeeper", self.clone().keep_time(shutdown.clone()));
         match watcher::watch_file(&self.config.env_file) {
             Ok(changes) => {
-                tokio::spawn(self.clone().follow_file_changes(changes, shutdown));
+                supervisor.spawn(
+                    "env file watcher",
+                    self.clone().follow_file_changes(changes, shutdown),
+                );
             }
             Err(error) => tracing::warn!(
                 path = %self.config.env_file.display(),

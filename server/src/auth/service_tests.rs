@@ -159,7 +159,9 @@ async fn start_with_clock(
         clock,
     );
     let shutdown = CancellationToken::new();
-    service.start(shutdown.clone()).await;
+    service
+        .start(&crate::supervise::Supervisor::new(shutdown.clone()))
+        .await;
     Harness {
         service,
         broker,
@@ -286,7 +288,9 @@ async fn without_an_issue_time_the_file_time_counts() {
         Arc::new(StartedClock::starting_at(modified)),
     );
     let shutdown = CancellationToken::new();
-    service.start(shutdown.clone()).await;
+    service
+        .start(&crate::supervise::Supervisor::new(shutdown.clone()))
+        .await;
     settle().await;
     // The rule applied to the file's time, whatever the time of day the test runs at (the
     // 06:00 IST cut-off may be minutes away).
@@ -564,7 +568,9 @@ async fn a_token_from_the_environment_is_used_when_the_file_has_none() {
         Arc::new(StartedClock::starting_at(ist(9, 0))),
     );
     let shutdown = CancellationToken::new();
-    service.start(shutdown.clone()).await;
+    service
+        .start(&crate::supervise::Supervisor::new(shutdown.clone()))
+        .await;
     settle().await;
     let health = service.health();
     assert_eq!((health.state, health.expires_at), (AuthState::Valid, None));

@@ -15,6 +15,7 @@ use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService, TickerCredentials};
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::kite::rest::KiteRest;
+use marketwarden_server::supervise::Supervisor;
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +97,7 @@ async fn start_auth(
         Arc::new(broker),
         Arc::new(sim.clock.clone()),
     );
-    auth.start(shutdown.clone()).await;
+    auth.start(&Supervisor::new(shutdown.clone())).await;
     auth
 }
 
@@ -571,7 +572,7 @@ async fn a_kite_that_stops_answering_never_logs_the_trader_out() {
         Arc::new(server.sim.clock.clone()),
     );
     let shutdown = CancellationToken::new();
-    auth.start(shutdown.clone()).await;
+    auth.start(&Supervisor::new(shutdown.clone())).await;
     state_until(&auth, AuthState::Valid).await;
     server.sim.sim.set_faults(Faults {
         slow_rest_ms: 1_000,
@@ -609,7 +610,7 @@ async fn an_unreachable_kite_at_start_keeps_the_saved_token() {
         Arc::new(ManualClock::at(morning())),
     );
     let shutdown = CancellationToken::new();
-    auth.start(shutdown.clone()).await;
+    auth.start(&Supervisor::new(shutdown.clone())).await;
     let health = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let health = auth.health();

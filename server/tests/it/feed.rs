@@ -38,24 +38,34 @@ impl Drop for Watchdog {
     }
 }
 
+/// The feed settings of these tests: thresholds scaled down, on `instruments`.
+fn scaled_feed_config(instruments: &str) -> FeedConfig {
+    FeedConfig {
+        settings: FeedSettings {
+            stale_threshold: STALE,
+            reconnect_delay: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(400),
+            max_reconnects: 3,
+        },
+        pre_open_lead: Duration::from_secs(300),
+        instruments: parse_instruments(instruments).unwrap(),
+        connect_timeout: Duration::from_secs(1),
+    }
+}
+
+/// The simulator's ticker over TLS, as production reaches Kite's.
+fn scaled_connector(sim: &Sim) -> Arc<KiteTicker> {
+    Arc::new(KiteTicker {
+        url: crate::support::ticker_url(&sim.base),
+        tls: crate::support::tls(),
+    })
+}
+
 /// A watchdog on the simulator's ticker with the scaled-down thresholds, not yet running.
 fn scaled_feed(sim: &Sim, instruments: &str) -> Arc<FeedService> {
     FeedService::new(
-        FeedConfig {
-            settings: FeedSettings {
-                stale_threshold: STALE,
-                reconnect_delay: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(400),
-                max_reconnects: 3,
-            },
-            pre_open_lead: Duration::from_secs(300),
-            instruments: parse_instruments(instruments).unwrap(),
-            connect_timeout: Duration::from_secs(1),
-        },
-        Arc::new(KiteTicker {
-            url: crate::support::ticker_url(&sim.base),
-            tls: crate::support::tls(),
-        }),
+        scaled_feed_config(instruments),
+        scaled_connector(sim),
         Arc::new(sim.clock.clone()),
         Arc::new(CalendarStore::builtin()),
     )
@@ -71,32 +81,30 @@ async fn auth_and_feed(
     Arc<marketwarden_server::auth::AuthService>,
     Arc<FeedService>,
 ) {
+    use marketwarden_server::auth::AuthConfig;
     use marketwarden_server::auth::broker::KiteBroker;
-    use marketwarden_server::auth::{AuthConfig, AuthService};
-    let auth = AuthService::new(
-        AuthConfig {
-            api_key: SimConfig::default().api_key,
-            env_file,
-            expected_user_id: None,
-            environment_token: None,
+    let running = marketwarden_server::compose::start(
+        marketwarden_server::compose::Settings {
+            auth: AuthConfig {
+                api_key: SimConfig::default().api_key,
+                env_file,
+                expected_user_id: None,
+                environment_token: None,
+            },
+            feed: scaled_feed_config("256265:full"),
+            jitter: Some(Box::new(|| 1.0)),
         },
+        Arc::new(sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
         Arc::new(KiteBroker::new(
             support::client(&sim.base),
             support::secret(),
         )),
-        Arc::new(sim.clock.clone()),
-    );
-    auth.start(shutdown.clone()).await;
-    let feed = scaled_feed(sim, "256265:full");
-    let on_logout = feed.clone();
-    auth.on_logout(Box::new(move || on_logout.close_for_logout()));
-    let reporter = auth.clone();
-    tokio::spawn(feed.clone().run(
-        auth.credentials(),
-        Arc::new(move |generation| reporter.report_ticker_rejected(generation)),
-        Box::new(|| 1.0),
+        scaled_connector(sim),
         shutdown.clone(),
-    ));
+    )
+    .await;
+    let (auth, feed) = (running.auth, running.feed);
     (auth, feed)
 }
 

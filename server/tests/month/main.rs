@@ -44,7 +44,7 @@ use marketwarden_server::feed::{FeedConfig, FeedService};
 use marketwarden_server::kite::pipe::SimPipe;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::ticker::TickerConnectError;
-use marketwarden_server::{AppState, app};
+use marketwarden_server::{AppState, app, compose};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -218,9 +218,15 @@ async fn simulate(first_day: NaiveDate, trading_days: usize, seed: u64) -> Repor
 
     world.sleep_until(ist(last_day, 16, 0)).await;
     assert!(!watcher.is_finished() && !frames.is_finished());
-    assert!(!world.feed_task.is_finished(), "the feed watchdog stopped");
+    // A supervised task that failed (the feed watchdog, the auth timekeeper) would have
+    // cancelled the shutdown.
+    assert!(!shutdown.is_cancelled(), "a machine task stopped");
     check_attempts(&world);
     shutdown.cancel();
+    assert!(
+        world.running.stopped(Duration::from_secs(5)).await,
+        "the machines did not stop with the server"
+    );
 
     let mut report = std::mem::take(&mut *world.report.lock().unwrap());
     report.days = days.len();

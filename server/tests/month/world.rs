@@ -63,8 +63,8 @@ pub struct World {
     pub faults: Mutex<Faults>,
     /// When the script last changed Kite's behaviour.
     pub last_fault_at: Mutex<Option<DateTime<Utc>>>,
-    /// The feed watchdog's task: it must run from the first day to the last.
-    pub feed_task: tokio::task::JoinHandle<()>,
+    /// The machines' tasks: the feed watchdog must run from the first day to the last.
+    pub running: compose::Running,
     /// The auth state last seen by the checks, and since when.
     pub auth_seen: Mutex<(AuthState, DateTime<Utc>)>,
     pub env_folder: tempfile::TempDir,
@@ -82,17 +82,6 @@ impl World {
         let pipe = SimPipe::new(sim.clone());
         let rest = KiteRest::with_transport(SimPipe::endpoints(), &api_key, Arc::new(pipe.clone()));
         let env_folder = tempfile::tempdir().unwrap();
-        let auth = AuthService::new(
-            AuthConfig {
-                api_key,
-                env_file: env_folder.path().join(".env"),
-                expected_user_id: Some("MW0001".into()),
-                environment_token: None,
-            },
-            Arc::new(KiteBroker::new(rest, api_secret)),
-            clock.clone(),
-        );
-        auth.start(shutdown.clone()).await;
         let calendar = Arc::new(CalendarStore::builtin());
         let connector = Arc::new(RecordingConnector {
             pipe: pipe.clone(),
@@ -100,25 +89,31 @@ impl World {
             clock: clock.clone(),
             attempts: Mutex::default(),
         });
-        let feed = FeedService::new(
-            FeedConfig {
-                settings: FeedSettings::default(),
-                pre_open_lead: PRE_OPEN_LEAD.to_std().unwrap(),
-                instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
-                connect_timeout: Duration::from_secs(10),
+        let mut jitter = Rng(0x5eed_1234_abcd_0001);
+        let running = compose::start(
+            compose::Settings {
+                auth: AuthConfig {
+                    api_key,
+                    env_file: env_folder.path().join(".env"),
+                    expected_user_id: Some("MW0001".into()),
+                    environment_token: None,
+                },
+                feed: FeedConfig {
+                    settings: FeedSettings::default(),
+                    pre_open_lead: PRE_OPEN_LEAD.to_std().unwrap(),
+                    instruments: parse_instruments(DEFAULT_INSTRUMENTS).unwrap(),
+                    connect_timeout: Duration::from_secs(10),
+                },
+                jitter: Some(Box::new(move || jitter.unit())),
             },
-            connector.clone(),
             clock.clone(),
             calendar.clone(),
-        );
-        let rejections = auth.clone();
-        let mut jitter = Rng(0x5eed_1234_abcd_0001);
-        let feed_task = tokio::spawn(feed.clone().run(
-            auth.credentials(),
-            Arc::new(move |generation| rejections.report_ticker_rejected(generation)),
-            Box::new(move || jitter.unit()),
+            Arc::new(KiteBroker::new(rest, api_secret)),
+            connector.clone(),
             shutdown.clone(),
-        ));
+        )
+        .await;
+        let (auth, feed) = (running.auth.clone(), running.feed.clone());
         let state = AppState::new("target/site", clock.clone(), calendar)
             .with_auth(auth.clone())
             .with_feed(feed.clone());
@@ -136,7 +131,7 @@ impl World {
             forbidden: Mutex::default(),
             faults: Mutex::default(),
             last_fault_at: Mutex::default(),
-            feed_task,
+            running,
             auth_seen: Mutex::new((AuthState::Required, started_at)),
             env_folder,
         })
