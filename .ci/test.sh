@@ -14,7 +14,8 @@ step "crate graph: core, kite and kite-sim depend only on what ARCHITECTURE.md a
 .ci/crate-graph.sh
 
 step "clippy: server (ssr), app (hydrate, wasm32), core (no default features)"
-cargo clippy --locked -p marketwarden-server -p marketwarden-kite -p kite-sim --all-targets -- -D warnings
+cargo clippy --locked -p marketwarden-server -p marketwarden-kite -p kite-sim -p marketwarden-testkit \
+  --all-targets -- -D warnings
 cargo clippy --locked -p marketwarden-app --lib --target wasm32-unknown-unknown \
   --no-default-features --features hydrate -- -D warnings
 cargo clippy --locked -p marketwarden-core --lib --no-default-features -- -D warnings

@@ -50,7 +50,10 @@ impl TokenSigner {
         let (payload, signature) = token.split_at(20);
         let expected = self.sign(payload);
         // Constant-time enough for a simulator; the comparison length is fixed.
-        if !bool_eq(expected.as_bytes().get(..12)?, signature.as_bytes()) {
+        if !marketwarden_kite::constant_time_eq(
+            expected.as_bytes().get(..12)?,
+            signature.as_bytes(),
+        ) {
             return None;
         }
         let issued = i64::from_str_radix(&payload[..12], 16).ok()?;
@@ -72,10 +75,6 @@ impl TokenSigner {
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
-}
-
-fn bool_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Request tokens waiting to be exchanged.

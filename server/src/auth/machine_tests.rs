@@ -1,10 +1,7 @@
 use super::*;
 use chrono::TimeZone;
 
-/// 2026-11-30 (Monday) at `h:m` IST.
-fn ist(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - TimeDelta::minutes(330)
-}
+use marketwarden_testkit::monday_at as ist;
 
 fn token(generation: u64, issued: DateTime<Utc>) -> TokenFacts {
     TokenFacts {

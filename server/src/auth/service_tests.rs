@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{TimeDelta, TimeZone};
+use chrono::TimeDelta;
 use futures_util::future::BoxFuture;
 
 use super::*;
@@ -99,10 +99,7 @@ impl AuthBroker for ScriptedBroker {
     }
 }
 
-/// 2026-11-30 (Monday) at `h:m` IST.
-fn ist(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - TimeDelta::minutes(330)
-}
+use marketwarden_testkit::monday_at as ist;
 
 struct Harness {
     service: Arc<AuthService>,

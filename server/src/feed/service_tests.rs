@@ -147,10 +147,7 @@ fn credentials(generation: u64) -> TickerCredentials {
     }
 }
 
-/// 2026-11-30 (Monday) at `h:m` IST.
-fn ist(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - TimeDelta::minutes(330)
-}
+use marketwarden_testkit::monday_at as ist;
 
 /// The last known tick of every subscribed instrument, as Kite answers a subscription.
 fn snapshots() -> TickerEvent {

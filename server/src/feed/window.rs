@@ -61,11 +61,10 @@ pub fn market_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     /// Monday 2026-11-30 at `h:m:s` IST.
     fn ist(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 30, h, m, s).unwrap() - TimeDelta::minutes(330)
+        marketwarden_testkit::ist_hms(marketwarden_testkit::monday(), h, m, s)
     }
 
     const LEAD: TimeDelta = TimeDelta::minutes(5);

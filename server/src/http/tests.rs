@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use marketwarden_core::{
     AuthHealth, AuthState, FeedHealth, FeedState, MarketPhase, PriorityStatus, priority,
@@ -15,20 +15,10 @@ use tower::ServiceExt;
 use super::health::{FixedReport, HEALTH_MEMO_TTL};
 use crate::AppState;
 use crate::calendar::CalendarStore;
-use crate::clock::Clock;
 
-struct FixedClock(DateTime<Utc>);
+use marketwarden_testkit::FixedClock;
 
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
-/// Monday 2026-11-30 at `h:m` IST, or a Saturday.
-fn ist(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() - chrono::TimeDelta::minutes(330)
-}
+use marketwarden_testkit::monday_at as ist;
 
 const AUTH_STATES: [AuthState; 4] = AuthState::ALL;
 const FEED_STATES: [FeedState; 5] = FeedState::ALL;

@@ -6,17 +6,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use marketwarden_server::AppState;
 use marketwarden_server::calendar::CalendarStore;
-use marketwarden_server::clock::Clock;
 use tower::ServiceExt;
 
-/// A clock stopped at one instant.
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
+use marketwarden_testkit::FixedClock;
 
 fn state_at(now: DateTime<Utc>) -> AppState {
     AppState::new(

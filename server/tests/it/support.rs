@@ -5,33 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_sim::tls::{SelfSigned, TlsListener};
-use kite_sim::tokens::TokenSigner;
 use kite_sim::{SimConfig, Simulator, router};
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
-use marketwarden_server::clock::Clock;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::tls::KiteTls;
 use marketwarden_server::{AppState, app};
 
-/// A clock the test moves by hand.
-#[derive(Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl ManualClock {
-    pub fn at(now: DateTime<Utc>) -> Self {
-        Self(Arc::new(Mutex::new(now)))
-    }
-    pub fn set(&self, now: DateTime<Utc>) {
-        *self.0.lock().unwrap() = now;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+pub use marketwarden_testkit::{ManualClock, header_text};
 
 pub struct Sim {
     pub base: String,
@@ -113,19 +94,7 @@ pub fn secret() -> Secret {
 /// The fields a browser submits from the simulator's login page `html`: the demo user, with the
 /// page's hidden `redirect_params`.
 pub fn login_form(html: &str) -> [(&'static str, String); 5] {
-    let hidden = html
-        .split(r#"name="redirect_params" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a redirect_params field")
-        .replace("&amp;", "&");
-    [
-        ("api_key", SimConfig::default().api_key),
-        ("redirect_params", hidden),
-        ("user_id", "MW0001".into()),
-        ("password", "demo".into()),
-        ("action", "login".into()),
-    ]
+    marketwarden_testkit::demo_login_form(html).expect("a redirect_params field")
 }
 
 /// Logs the demo user in through the HTML form, as a browser without JavaScript would, and
@@ -239,28 +208,9 @@ const APPS: [(&str, &str); 2] = [
 
 /// The secrets `text` holds, described without repeating them.
 pub fn secrets_in(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for (api_key, api_secret) in APPS {
-        if text.contains(api_secret) {
-            found.push(format!("the API secret of {api_key}"));
-        }
-    }
-    let signers: Vec<TokenSigner> = APPS
-        .iter()
-        .map(|(api_key, api_secret)| TokenSigner::new(api_key, api_secret))
-        .collect();
-    for run in text.split(|c: char| !c.is_ascii_hexdigit()) {
-        if run.len() < 32 {
-            continue;
-        }
-        let signed = (0..=run.len() - 32)
-            .map(|start| &run[start..start + 32])
-            .any(|window| signers.iter().any(|signer| signer.verify(window).is_some()));
-        if signed {
-            found.push("an access token the simulator issued".into());
-        }
-    }
-    found
+    static SCAN: std::sync::LazyLock<marketwarden_testkit::SecretScan> =
+        std::sync::LazyLock::new(|| marketwarden_testkit::SecretScan::new(&APPS));
+    SCAN.secrets_in(text)
 }
 
 /// Fails the test if `text`, from `what`, holds a secret.
@@ -313,12 +263,4 @@ async fn scan_answer(response: axum::response::Response) -> axum::response::Resp
         chunk
     });
     axum::response::Response::from_parts(parts, axum::body::Body::from_stream(scanned))
-}
-
-/// Every header as `name: value`, values as sent (`Debug` would hide the sensitive ones).
-pub fn header_text(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
-        .collect()
 }

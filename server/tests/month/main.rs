@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
 use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
 use kite_sim::{Faults, SimConfig, Simulator};
@@ -45,6 +45,7 @@ use marketwarden_server::kite::pipe::SimPipe;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::ticker::TickerConnectError;
 use marketwarden_server::{AppState, app, compose};
+use marketwarden_testkit::{SecretScan, demo_login_form, header_text};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;

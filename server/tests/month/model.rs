@@ -11,11 +11,7 @@ pub fn is_trading_day(day: NaiveDate) -> bool {
     !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !HOLIDAYS.contains(&text.as_str())
 }
 
-/// `h:m` IST on `day`.
-pub fn ist(day: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
-    let local = day.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap());
-    Utc.from_utc_datetime(&local) - TimeDelta::minutes(330)
-}
+pub use marketwarden_testkit::ist;
 
 pub fn ist_date(at: DateTime<Utc>) -> NaiveDate {
     (at + TimeDelta::minutes(330)).date_naive()

@@ -180,19 +180,12 @@ impl World {
     /// No answer of the server may hold the API secret or an access token, in its headers or
     /// its body.
     fn scan_for_secrets(&self, uri: &str, response: &http::Response<bytes::Bytes>) {
-        let secrets = secrets_of(&self.sim);
+        let config = self.sim.config();
+        let scan = SecretScan::new(&[(&config.api_key, config.api_secret.expose())]);
         let body = String::from_utf8_lossy(response.body());
-        // As sent: `Debug` would hide the values marked sensitive.
-        let headers: String = response
-            .headers()
-            .iter()
-            .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
-            .collect();
+        let headers = header_text(response.headers());
         self.report.lock().unwrap().responses_scanned += 1;
-        if secrets
-            .iter()
-            .any(|secret| body.contains(secret.as_str()) || headers.contains(secret.as_str()))
-        {
+        if !scan.secrets_in(&body).is_empty() || !scan.secrets_in(&headers).is_empty() {
             let path = uri.split('?').next().unwrap_or(uri);
             self.violation(format!("the answer to {path} holds a secret"));
         }
@@ -218,20 +211,8 @@ impl World {
             .exchange(http::Request::get(kite_login).body(Vec::new()).unwrap())
             .await?;
         let html = String::from_utf8_lossy(page.body()).into_owned();
-        let redirect_params = html
-            .split(r#"name="redirect_params" value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .ok_or("no login form")?
-            .replace("&amp;", "&");
-        let form = serde_urlencoded::to_string([
-            ("api_key", SimConfig::default().api_key.as_str()),
-            ("redirect_params", redirect_params.as_str()),
-            ("user_id", "MW0001"),
-            ("password", "demo"),
-            ("action", "login"),
-        ])
-        .unwrap();
+        let form = demo_login_form(&html).ok_or("no login form")?;
+        let form = serde_urlencoded::to_string(form).unwrap();
         let submitted = self
             .pipe
             .exchange(
