@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the run has taken so far, so a slow step shows in the CI log.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -42,4 +43,5 @@ node -e '
   const stats = require("./end2end/test-results/results.json").stats;
   console.log(`browser suite: ${stats.expected} passed, ${stats.unexpected + stats.flaky} failed`);
 ' || echo "browser suite: 0 passed, 1 failed (no results file)"
+step "done"
 exit "$status"
