@@ -501,6 +501,107 @@ impl AuthMachine {
     }
 }
 
+/// A VALID token is re-checked with Kite this often, so a token killed elsewhere (a login on
+/// another Kite app, a master logout) is noticed even without a feed.
+pub const REVERIFY_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+impl AuthMachine {
+    /// Whether the 15-minute re-check asks Kite now: for a valid token; for one expired by the
+    /// clock alone (Kite decides, at each re-check while it cannot be reached); and for a token
+    /// only the ticker refused (Kite may still accept it; the ticker then gets it back).
+    pub fn wants_recheck(&self, ticker_refused: bool) -> bool {
+        self.state() == AuthState::Valid || self.is_expired_by_clock() || ticker_refused
+    }
+}
+
+/// Where the token in use came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    None,
+    EnvFile,
+    Environment,
+    Login,
+}
+
+/// What to do when the env file holds no token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileWithoutToken {
+    /// At start, with `ZERODHA_ACCESS_TOKEN` set: use it (its issue time is unknown).
+    UseEnvironmentToken,
+    /// At start, without one: wait for a login.
+    WaitForLogin,
+    /// Later, when the token in use came from the file or a login: it was removed on purpose.
+    ForgetToken,
+    /// Later, when the token in use came from the environment: the file never held it.
+    KeepToken,
+}
+
+/// Which token source wins when the env file holds none: the file's own loss wins over the
+/// environment once running (removing the line is how an operator logs out by hand); the
+/// environment is only a starting point.
+pub fn when_the_file_has_no_token(
+    at_start: bool,
+    source: TokenSource,
+    environment_token: bool,
+) -> FileWithoutToken {
+    match (at_start, environment_token, source) {
+        (true, true, _) => FileWithoutToken::UseEnvironmentToken,
+        (true, false, _) => FileWithoutToken::WaitForLogin,
+        (false, _, TokenSource::EnvFile | TokenSource::Login) => FileWithoutToken::ForgetToken,
+        (false, _, TokenSource::Environment | TokenSource::None) => FileWithoutToken::KeepToken,
+    }
+}
+
+/// The issue time of a new token found in the env file. The recorded time counts only when it
+/// belongs to this token: read at start, or changed together with the token (an issue-time line
+/// that stayed while the token changed belongs to the old token: an operator pasted only the
+/// token). Otherwise the file's modification time stands in.
+pub fn issue_time_of_file_token(
+    at_start: bool,
+    recorded_line_changed: bool,
+    recorded: Option<DateTime<Utc>>,
+    modified: Option<DateTime<Utc>>,
+) -> IssueTime {
+    match (recorded, modified) {
+        (Some(at), _) if at_start || recorded_line_changed => IssueTime::Recorded(at),
+        (_, Some(modified)) => IssueTime::FileModified(modified),
+        _ => IssueTime::Unknown,
+    }
+}
+
+/// A session for another Kite user than `ZERODHA_USER_ID`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrongUser {
+    pub expected: String,
+    pub actual: String,
+}
+
+/// Judges a finished token exchange: another user's session is refused (the shell gives it
+/// back to Kite); ours counts from Kite's login time, or from `now` when Kite's is missing or
+/// in the future (a clock ahead of ours must not make the token look younger than it is).
+///
+/// # Errors
+///
+/// [`WrongUser`] when `expected_user` is set and is not `user_id` (case aside).
+pub fn judge_session(
+    expected_user: Option<&str>,
+    user_id: &str,
+    login_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<IssueTime, WrongUser> {
+    if let Some(expected) = expected_user
+        && !expected.eq_ignore_ascii_case(user_id)
+    {
+        return Err(WrongUser {
+            expected: expected.to_string(),
+            actual: user_id.to_string(),
+        });
+    }
+    Ok(IssueTime::Recorded(
+        login_time.filter(|at| *at <= now).unwrap_or(now),
+    ))
+}
+
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;

@@ -450,3 +450,100 @@ fn a_clock_that_kept_time_is_believed_and_its_expiry_is_final() {
     assert_eq!(machine.state(), AuthState::Expired);
     assert!(machine.wants_kite_to_confirm_expiry());
 }
+
+#[test]
+fn the_file_losing_its_token_wins_over_the_environment_once_running() {
+    use FileWithoutToken::*;
+    for source in [
+        TokenSource::None,
+        TokenSource::EnvFile,
+        TokenSource::Environment,
+        TokenSource::Login,
+    ] {
+        assert_eq!(
+            when_the_file_has_no_token(true, source, true),
+            UseEnvironmentToken
+        );
+        assert_eq!(
+            when_the_file_has_no_token(true, source, false),
+            WaitForLogin
+        );
+    }
+    for environment in [true, false] {
+        let later = |source| when_the_file_has_no_token(false, source, environment);
+        assert_eq!(later(TokenSource::EnvFile), ForgetToken);
+        assert_eq!(later(TokenSource::Login), ForgetToken);
+        assert_eq!(later(TokenSource::Environment), KeepToken);
+        assert_eq!(later(TokenSource::None), KeepToken);
+    }
+}
+
+#[test]
+fn a_recorded_issue_time_counts_only_for_its_own_token() {
+    let recorded = Some(ist(9, 0));
+    let modified = Some(ist(11, 0));
+    assert_eq!(
+        issue_time_of_file_token(true, false, recorded, modified),
+        IssueTime::Recorded(ist(9, 0))
+    );
+    assert_eq!(
+        issue_time_of_file_token(false, true, recorded, modified),
+        IssueTime::Recorded(ist(9, 0))
+    );
+    // The token changed, its issue-time line did not: the line is the old token's.
+    assert_eq!(
+        issue_time_of_file_token(false, false, recorded, modified),
+        IssueTime::FileModified(ist(11, 0))
+    );
+    assert_eq!(
+        issue_time_of_file_token(false, false, recorded, None),
+        IssueTime::Unknown
+    );
+}
+
+#[test]
+fn a_session_of_another_user_is_refused_and_a_future_login_time_clamped() {
+    let now = ist(10, 0);
+    assert_eq!(
+        judge_session(Some("MW0001"), "mw0001", Some(ist(9, 30)), now),
+        Ok(IssueTime::Recorded(ist(9, 30)))
+    );
+    assert_eq!(
+        judge_session(None, "ANY", Some(ist(10, 5)), now),
+        Ok(IssueTime::Recorded(now)),
+        "a login time ahead of our clock counts from now"
+    );
+    assert_eq!(
+        judge_session(None, "ANY", None, now),
+        Ok(IssueTime::Recorded(now))
+    );
+    assert_eq!(
+        judge_session(Some("MW0001"), "XY9999", Some(ist(9, 30)), now),
+        Err(WrongUser {
+            expected: "MW0001".into(),
+            actual: "XY9999".into()
+        })
+    );
+}
+
+#[test]
+fn the_recheck_asks_kite_about_valid_refused_and_clock_expired_tokens() {
+    let mut machine = AuthMachine::new();
+    assert!(!machine.wants_recheck(false), "no token, nothing to ask");
+    assert!(machine.wants_recheck(true));
+    machine.handle(
+        AuthEvent::TokenLoaded(TokenFacts {
+            generation: 1,
+            issued: IssueTime::Recorded(ist(9, 0)),
+        }),
+        ist(9, 1),
+    );
+    machine.handle(
+        AuthEvent::Verified {
+            generation: 1,
+            user_id: "MW0001".into(),
+        },
+        ist(9, 1),
+    );
+    assert!(machine.wants_recheck(false));
+}

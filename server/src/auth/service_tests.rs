@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::TimeDelta;
 use futures_util::future::BoxFuture;
 
+use super::session::parse_login_time;
 use super::*;
 use crate::clock::StartedClock;
 use marketwarden_kite::rest::{ErrorType, Profile, Session};
