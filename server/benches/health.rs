@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
@@ -23,9 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 fn state(runtime: &tokio::runtime::Runtime) -> AppState {
     let _entered = runtime.enter();
-    // Monday 2026-11-30, 10:00 IST.
     let clock: Arc<dyn Clock> = Arc::new(StartedClock::starting_at(
-        Utc.with_ymd_and_hms(2026, 11, 30, 4, 30, 0).unwrap(),
+        marketwarden_testkit::monday_at(10, 0),
     ));
     let calendar = Arc::new(CalendarStore::builtin());
     let rest = KiteRest::new(KiteEndpoints::kite(), "key", &KiteTls::public_roots()).unwrap();
