@@ -7,13 +7,13 @@ use crate::auth::TickerCredentials;
 use crate::kite::ticker::{self, TickerConnectError, TickerConnection, TickerEvent};
 use marketwarden_kite::packet::ClientRequest;
 
+/// A connection being opened.
+pub type Connecting<'a> = BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>>;
+
 /// Opens ticker connections.
 pub trait TickerConnector: Send + Sync {
     /// One connection with `credentials`.
-    fn connect<'a>(
-        &'a self,
-        credentials: &'a TickerCredentials,
-    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>>;
+    fn connect<'a>(&'a self, credentials: &'a TickerCredentials) -> Connecting<'a>;
 }
 
 /// One open ticker connection.
@@ -37,10 +37,7 @@ pub struct KiteTicker {
 }
 
 impl TickerConnector for KiteTicker {
-    fn connect<'a>(
-        &'a self,
-        credentials: &'a TickerCredentials,
-    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+    fn connect<'a>(&'a self, credentials: &'a TickerCredentials) -> Connecting<'a> {
         Box::pin(async move {
             let connection = ticker::connect(
                 &self.url,

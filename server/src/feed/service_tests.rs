@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::clock::StartedClock;
+use crate::feed::link::Connecting;
 use marketwarden_kite::Secret;
 use marketwarden_kite::packet::Mode;
 
@@ -61,10 +62,7 @@ struct ScriptedConnector {
 }
 
 impl TickerConnector for ScriptedConnector {
-    fn connect<'a>(
-        &'a self,
-        credentials: &'a TickerCredentials,
-    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+    fn connect<'a>(&'a self, credentials: &'a TickerCredentials) -> Connecting<'a> {
         self.attempts
             .lock()
             .unwrap()

@@ -25,7 +25,7 @@ use super::rest::{RestResponse, RestTransport, content_type_of};
 use super::ticker::{self, TickerConnectError};
 use super::tls::KiteTls;
 use crate::auth::TickerCredentials;
-use crate::feed::link::{TickerConnector, TickerLink};
+use crate::feed::link::{Connecting, TickerConnector, TickerLink};
 
 /// The name the simulator's certificate is for, and the clients connect to.
 const HOST: &str = "kite-sim.invalid";
@@ -172,10 +172,7 @@ impl RestTransport for SimPipe {
 }
 
 impl TickerConnector for SimPipe {
-    fn connect<'a>(
-        &'a self,
-        credentials: &'a TickerCredentials,
-    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+    fn connect<'a>(&'a self, credentials: &'a TickerCredentials) -> Connecting<'a> {
         Box::pin(async move {
             let stream = self.open().await.map_err(TickerConnectError::Transport)?;
             let connection = ticker::connect_over(

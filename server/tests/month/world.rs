@@ -21,10 +21,7 @@ pub struct RecordingConnector {
 }
 
 impl TickerConnector for RecordingConnector {
-    fn connect<'a>(
-        &'a self,
-        credentials: &'a TickerCredentials,
-    ) -> BoxFuture<'a, Result<Box<dyn TickerLink>, TickerConnectError>> {
+    fn connect<'a>(&'a self, credentials: &'a TickerCredentials) -> Connecting<'a> {
         Box::pin(async move {
             let at = self.clock.now();
             let token_alive = self
