@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use marketwarden_core::{InstrumentHealth, Segment, SegmentHealth, hh_mm_ss, ist_wall_clock};
-use serde::Deserialize;
 
 use crate::state::LiveState;
 
@@ -19,25 +18,6 @@ pub struct Price {
     /// The server's time when the last fresh tick arrived (the page's estimate); `None` while
     /// only the last known values Kite sends after a subscription came.
     pub at: Option<DateTime<Utc>>,
-}
-
-/// A tick frame from `/ws/market`.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-#[derive(Debug, Deserialize)]
-pub struct TickFrame {
-    pub ticks: Vec<WireTick>,
-}
-
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-#[derive(Debug, Deserialize)]
-pub struct WireTick {
-    pub instrument_token: u32,
-    pub last_price: f64,
-    #[serde(default)]
-    pub change_percent: Option<f64>,
-    /// The last known values sent after a subscription, not fresh market data.
-    #[serde(default)]
-    pub snapshot: bool,
 }
 
 /// What a row shows about freshness.
@@ -228,7 +208,7 @@ fn connect(prices: RwSignal<HashMap<u32, Price>>, live: LiveState) {
             let Some(text) = event.data().as_string() else {
                 return;
             };
-            let Ok(frame) = serde_json::from_str::<TickFrame>(&text) else {
+            let Ok(frame) = serde_json::from_str::<marketwarden_core::MarketFrame>(&text) else {
                 return;
             };
             let at = live.now.get_untracked();

@@ -25,6 +25,7 @@ mod calendar;
 mod clock;
 mod display;
 mod health;
+mod market_socket;
 mod phase;
 mod segment;
 mod system;
@@ -37,6 +38,7 @@ pub use calendar::{
 pub use clock::Clock;
 pub use display::{day_label, escape_html, format_countdown, hh_mm, hh_mm_ss};
 pub use health::{MarketHealth, MarketSnapshot, SegmentHealth, in_ist};
+pub use market_socket::{MarketFrame, MarketTick};
 pub use phase::MarketPhase;
 pub use segment::Segment;
 pub use system::{

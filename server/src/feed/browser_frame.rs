@@ -3,31 +3,36 @@
 
 use std::collections::HashMap;
 
+use marketwarden_core::{MarketFrame, MarketTick};
 use marketwarden_kite::packet::Tick;
-use serde_json::json;
 
-/// One tick frame as the browser reads it: `{"type":"ticks","ticks":[{…}]}`, prices in rupees.
+/// One tick frame as the browser reads it ([`MarketFrame`]), prices in rupees, each tick marked
+/// `snapshot` unless `fresh` says it is fresh market data.
 pub fn ticks_json(ticks: &[Tick], fresh: &[bool], names: &HashMap<u32, &str>) -> String {
-    let ticks: Vec<serde_json::Value> = ticks
+    let ticks = ticks
         .iter()
         .enumerate()
         .map(|(index, tick)| {
             let close = tick.ohlc.map(|ohlc| tick.price(ohlc.close));
             let last = tick.price(tick.last_price);
-            json!({
-                "instrument_token": tick.instrument_token,
-                "name": names.get(&tick.instrument_token),
-                "mode": super::instruments::mode_name(tick.mode),
-                "last_price": last,
-                "close": close,
-                "change_percent": close.filter(|close| *close != 0.0).map(|close| (last - close) / close * 100.0),
-                "exchange_timestamp": tick.exchange_timestamp,
-                // The last known values Kite sends after a subscription, not fresh market data.
-                "snapshot": !fresh.get(index).copied().unwrap_or(true),
-            })
+            MarketTick {
+                instrument_token: tick.instrument_token,
+                name: names
+                    .get(&tick.instrument_token)
+                    .map(|name| name.to_string()),
+                mode: super::instruments::mode_name(tick.mode),
+                last_price: last,
+                close,
+                change_percent: close
+                    .filter(|close| *close != 0.0)
+                    .map(|close| (last - close) / close * 100.0),
+                exchange_timestamp: tick.exchange_timestamp,
+                snapshot: !fresh.get(index).copied().unwrap_or(true),
+            }
         })
         .collect();
-    json!({ "type": "ticks", "ticks": ticks }).to_string()
+    // Serializing plain data into a String cannot fail.
+    serde_json::to_string(&MarketFrame::ticks(ticks)).unwrap_or_default()
 }
 
 #[cfg(test)]
