@@ -227,3 +227,20 @@ async fn a_stop_ends_the_event_streams_instead_of_waiting_for_the_browsers() {
         assert!(!chunk.is_empty());
     }
 }
+
+/// `/ws/market` on a server without the feed watchdog refuses the upgrade in the API's one error
+/// shape: 503 with a JSON body (it was plain text); `ApiError`'s own test checks the body.
+#[tokio::test]
+async fn market_socket_without_a_feed_answers_the_one_error_shape() {
+    let base = crate::support::serve(crate::support::scanned_app(state_at(freeze_ending()))).await;
+    let refused =
+        tokio_tungstenite::connect_async(format!("{}/ws/market", base.replace("http", "ws")))
+            .await
+            .expect_err("no feed, no socket");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("an HTTP refusal, not {refused}");
+    };
+    assert_eq!(response.status(), 503);
+    // The client reads no body of a refused upgrade; the header says which shape it is.
+    assert_eq!(response.headers()["content-type"], "application/json");
+}
