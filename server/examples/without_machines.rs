@@ -22,7 +22,7 @@ use marketwarden_server::feed::instruments::parse_instruments;
 use marketwarden_server::kite::rest::KiteRest;
 use marketwarden_server::kite::ticker::{self, TickerEvent};
 use marketwarden_server::kite::tls::KiteTls;
-use marketwarden_server::{AppState, run};
+use marketwarden_server::run;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -85,7 +85,8 @@ async fn main() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     tracing::info!("listening on http://{}", listener.local_addr().unwrap());
-    let state = AppState::new("target/site", clock, Arc::new(CalendarStore::builtin()));
+    let state =
+        marketwarden_server::doubles::market_only_state(clock, Arc::new(CalendarStore::builtin()));
     run(listener, state, CancellationToken::new())
         .await
         .unwrap();

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::AppState;
 use crate::auth::broker::AuthBroker;
 use crate::auth::{AuthConfig, AuthService};
 use crate::calendar::CalendarStore;
@@ -23,6 +22,13 @@ pub struct Settings {
     pub feed: FeedConfig,
     /// Where the feed's backoff draws its jitter (uniform in [0, 1]); random when `None`.
     pub jitter: Option<JitterSource>,
+}
+
+/// The two machines, as the HTTP surface reaches them.
+#[derive(Clone)]
+pub struct Machines {
+    pub auth: Arc<AuthService>,
+    pub feed: Arc<FeedService>,
 }
 
 /// The running machines and the supervisor of their tasks.
@@ -70,11 +76,12 @@ pub async fn start(
 }
 
 impl Running {
-    /// `state` serving these machines: their endpoints and their health reports.
-    pub fn serve_with(&self, state: AppState) -> AppState {
-        state
-            .with_auth(self.auth.clone())
-            .with_feed(self.feed.clone())
+    /// The machines, for [`crate::AppState::new`].
+    pub fn machines(&self) -> Machines {
+        Machines {
+            auth: self.auth.clone(),
+            feed: self.feed.clone(),
+        }
     }
 
     /// After the shutdown: waits, at most `deadline`, for the tasks to end (the watchdog closes

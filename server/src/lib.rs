@@ -11,6 +11,8 @@ pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod connections;
+#[cfg(any(test, feature = "test-doubles"))]
+pub mod doubles;
 pub mod feed;
 pub mod hosts;
 pub mod http;
@@ -35,6 +37,7 @@ use marketwarden_core::{BrokerKind, MarketHealth, MarketSnapshot, Segment};
 use crate::auth::AuthService;
 use crate::calendar::CalendarStore;
 use crate::clock::Clock;
+use crate::compose::Machines;
 use crate::connections::{Limits, StreamSlots};
 use crate::feed::FeedService;
 use crate::hosts::HostPolicy;
@@ -53,11 +56,12 @@ pub struct AppState {
     pub calendar: Arc<CalendarStore>,
     /// Kite or the simulator.
     pub broker: BrokerKind,
-    /// The auth machine; `None` in tests that only need the market.
-    pub auth: Option<Arc<AuthService>>,
-    /// The feed watchdog; `None` in tests that only need the market.
-    pub feed: Option<Arc<FeedService>>,
-    /// Where the health surface reads the machines' states.
+    /// The auth machine.
+    pub auth: Arc<AuthService>,
+    /// The feed watchdog.
+    pub feed: Arc<FeedService>,
+    /// Where the health surface reads the machines' states: the two above, or fixed values in
+    /// handler tests.
     pub reports: Reports,
     /// `MARKETWARDEN_ADMIN_TOKEN`: when set, state-changing endpoints require it.
     pub admin_token: Option<Secret>,
@@ -80,10 +84,20 @@ pub struct AppState {
 
 /// The machines' states as the health surface reads them: the running machines, or fixed
 /// values in tests.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Reports {
-    pub auth: Option<Arc<dyn MachineReport<AuthHealth>>>,
-    pub feed: Option<Arc<dyn MachineReport<FeedHealth>>>,
+    pub auth: Arc<dyn MachineReport<AuthHealth>>,
+    pub feed: Arc<dyn MachineReport<FeedHealth>>,
+}
+
+impl Reports {
+    /// The running machines' own reports.
+    pub fn of(machines: &Machines) -> Self {
+        Self {
+            auth: machines.auth.clone(),
+            feed: machines.feed.clone(),
+        }
+    }
 }
 
 impl AppState {
@@ -97,8 +111,8 @@ impl AppState {
         snapshot.calendar_error = current.error;
         snapshot.calendar_overrides = current.overrides.map(|text| text.to_string());
         snapshot.broker = self.broker;
-        snapshot.auth = self.reports.auth.as_ref().map(|auth| auth.report());
-        snapshot.feed = self.reports.feed.as_ref().map(|feed| feed.report());
+        snapshot.auth = Some(self.reports.auth.report());
+        snapshot.feed = Some(self.reports.feed.report());
         snapshot
     }
 
@@ -116,21 +130,6 @@ impl AppState {
         market.calendar_error = current.error;
         (market, now)
     }
-
-    /// This state with the running auth machine: its routes, and its health report.
-    pub fn with_auth(mut self, auth: Arc<AuthService>) -> Self {
-        self.reports.auth = Some(auth.clone());
-        self.auth = Some(auth);
-        self
-    }
-
-    /// This state with the running feed watchdog: its routes, and its health report.
-    pub fn with_feed(mut self, feed: Arc<FeedService>) -> Self {
-        self.segments_in_use = feed.segments().into();
-        self.reports.feed = Some(feed.clone());
-        self.feed = Some(feed);
-        self
-    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -140,8 +139,14 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// State for serving the bundle from `site_root` with the given clock and calendar.
-    pub fn new(site_root: &str, clock: Arc<dyn Clock>, calendar: Arc<CalendarStore>) -> Self {
+    /// State for serving the bundle from `site_root` with the given clock, calendar and machines
+    /// (`compose::Running::machines`).
+    pub fn new(
+        site_root: &str,
+        clock: Arc<dyn Clock>,
+        calendar: Arc<CalendarStore>,
+        machines: Machines,
+    ) -> Self {
         let leptos_options = LeptosOptions::builder()
             .output_name(marketwarden_app::OUTPUT_NAME)
             .site_root(site_root)
@@ -152,9 +157,10 @@ impl AppState {
             clock,
             calendar,
             broker: BrokerKind::Simulated,
-            auth: None,
-            feed: None,
-            reports: Reports::default(),
+            reports: Reports::of(&machines),
+            segments_in_use: machines.feed.segments().into(),
+            auth: machines.auth,
+            feed: machines.feed,
             admin_token: None,
             health_memo: Arc::default(),
             shutdown: CancellationToken::new(),
@@ -162,7 +168,6 @@ impl AppState {
             limits: Limits::default(),
             slots: StreamSlots::default(),
             market_segment: Segment::NseCm,
-            segments_in_use: Arc::from(Vec::new()),
         }
     }
 

@@ -389,19 +389,17 @@ async fn serve(settings: ServeSettings, tls: KiteTls) -> anyhow::Result<()> {
         running.feed.segments().to_vec(),
         shutdown.clone(),
     ));
-    let state = running.serve_with(
-        AppState {
-            broker: settings.broker,
-            admin_token: settings.admin_token.clone(),
-            market_segment: settings.market_segment,
-            hosts: Arc::new(
-                HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
-                    .with_cors_origins(&settings.cors_origins),
-            ),
-            ..AppState::new(&site_root, clock, calendar)
-        }
-        .with_limits(settings.limits),
-    );
+    let state = AppState {
+        broker: settings.broker,
+        admin_token: settings.admin_token.clone(),
+        market_segment: settings.market_segment,
+        hosts: Arc::new(
+            HostPolicy::for_listener(local_addr, settings.public_origin.as_ref())
+                .with_cors_origins(&settings.cors_origins),
+        ),
+        ..AppState::new(&site_root, clock, calendar, running.machines())
+    }
+    .with_limits(settings.limits);
     match systemd::notify("READY=1") {
         Ok(true) => tracing::info!("told systemd the server is ready"),
         Ok(false) => {}

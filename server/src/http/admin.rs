@@ -107,8 +107,7 @@ mod tests {
 
     #[test]
     fn the_admin_token_is_required_when_set() {
-        let open = AppState::new(
-            "target/site",
+        let open = crate::doubles::market_only_state(
             Arc::new(SystemClock),
             Arc::new(CalendarStore::builtin()),
         );

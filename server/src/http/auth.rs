@@ -1,8 +1,6 @@
 //! The auth endpoints: the login flow (`/auth/login`, `/auth/callback`, `/auth/logout`) and the
 //! auth part of the health API.
 
-use std::sync::Arc;
-
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -11,10 +9,9 @@ use axum::{Json, Router};
 use marketwarden_core::{AuthHealth, escape_html};
 use serde::Serialize;
 
-use super::error::{ApiError, NO_AUTH_MACHINE};
 use crate::AppState;
 use crate::auth::login::Callback;
-use crate::auth::{AuthService, LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
+use crate::auth::{LOGIN_STATE_COOKIE, LOGIN_STATE_TTL};
 
 /// The routes that change nothing (the login's two steps only start and finish a login the
 /// trader does at Kite; the callback checks its one-time state). `logout` and `verify` are in
@@ -35,24 +32,20 @@ pub(super) struct LogoutAnswer {
     invalidated_at_kite: bool,
 }
 
-fn service(state: &AppState) -> Result<Arc<AuthService>, ApiError> {
-    state.auth.clone().ok_or(NO_AUTH_MACHINE)
-}
-
 /// `GET /api/system/health/auth`.
-async fn auth_health(State(state): State<AppState>) -> Result<Json<AuthHealth>, ApiError> {
-    Ok(Json(service(&state)?.health()))
+async fn auth_health(State(state): State<AppState>) -> Json<AuthHealth> {
+    Json(state.auth.health())
 }
 
 /// `POST /api/system/health/auth/verify` (behind the admin layer).
-pub(super) async fn verify(State(state): State<AppState>) -> Result<Json<AuthHealth>, ApiError> {
-    Ok(Json(service(&state)?.verify().await))
+pub(super) async fn verify(State(state): State<AppState>) -> Json<AuthHealth> {
+    Json(state.auth.verify().await)
 }
 
 /// `GET /auth/login`: to Kite's login page, with a one-time state in `redirect_params` and the
 /// same state in a cookie of this browser.
-async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let start = service(&state)?.begin_login();
+async fn login(State(state): State<AppState>) -> Response {
+    let start = state.auth.begin_login();
     let cookie = format!(
         "{LOGIN_STATE_COOKIE}={}; Path=/auth; Max-Age={}; HttpOnly; SameSite=Lax",
         start.state,
@@ -67,7 +60,7 @@ async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
         headers.insert(header::SET_COOKIE, cookie);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// `GET /auth/callback`: Kite's redirect after a login.
@@ -75,8 +68,8 @@ async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    let auth = service(&state)?;
+) -> Response {
+    let auth = state.auth;
     let browser_state = cookie(&headers, LOGIN_STATE_COOKIE);
     // This browser's login attempt is over (its cookie can go) when it succeeded or when the
     // link carried this browser's own state; a forged or foreign link must not end it.
@@ -110,16 +103,16 @@ async fn callback(
         );
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// `POST /auth/logout` (behind the admin layer).
-pub(super) async fn logout(State(state): State<AppState>) -> Result<Json<LogoutAnswer>, ApiError> {
-    let (auth, invalidated_at_kite) = service(&state)?.logout().await;
-    Ok(Json(LogoutAnswer {
+pub(super) async fn logout(State(state): State<AppState>) -> Json<LogoutAnswer> {
+    let (auth, invalidated_at_kite) = state.auth.logout().await;
+    Json(LogoutAnswer {
         auth,
         invalidated_at_kite,
-    }))
+    })
 }
 
 /// The value of cookie `name`, from any `Cookie` header.

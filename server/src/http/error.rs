@@ -9,18 +9,11 @@ use super::admin::Refusal;
 /// Why an endpoint did not do what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
-    /// 503: the machine this endpoint needs does not run in this server (some tests).
-    NotRunning(&'static str),
     /// 503 with `Retry-After: 5`: one of the connection caps is reached.
     ServerFull(&'static str),
     /// 403 or 401: a state-changing request from another site, or without the admin token.
     Refused(Refusal),
 }
-
-/// The auth machine is not running.
-pub const NO_AUTH_MACHINE: ApiError = ApiError::NotRunning("the auth machine is not running");
-/// The feed watchdog is not running.
-pub const NO_FEED_WATCHDOG: ApiError = ApiError::NotRunning("the feed watchdog is not running");
 
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
@@ -31,9 +24,7 @@ impl From<Refusal> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
-            Self::NotRunning(message) | Self::ServerFull(message) => {
-                (StatusCode::SERVICE_UNAVAILABLE, *message)
-            }
+            Self::ServerFull(message) => (StatusCode::SERVICE_UNAVAILABLE, *message),
             Self::Refused(refusal) => (refusal.status(), refusal.message()),
         };
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
@@ -70,16 +61,9 @@ mod tests {
 
     #[tokio::test]
     async fn every_error_is_one_json_shape_with_its_status_and_headers() {
-        let (status, json, _) = body_of(NO_FEED_WATCHDOG).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            json,
-            serde_json::json!({ "error": "the feed watchdog is not running" })
-        );
-
         let (status, json, response) = body_of(ApiError::ServerFull("too many")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(json["error"], "too many");
+        assert_eq!(json, serde_json::json!({ "error": "too many" }));
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
 
         let (status, json, response) = body_of(Refusal::NeedsAdminToken.into()).await;

@@ -39,11 +39,9 @@ fn event_stream(
     state: AppState,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let auth = state.reports.auth.as_ref().map(|auth| auth.changes());
-    let feed = state.reports.feed.as_ref().map(|feed| feed.changes());
     let watched = Watched {
-        auth,
-        feed,
+        auth: Some(state.reports.auth.changes()),
+        feed: Some(state.reports.feed.changes()),
         calendar: Some(state.calendar.reloads()),
     };
     let stream = futures_util::stream::unfold(
@@ -80,7 +78,8 @@ fn event_stream(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))
 }
 
-/// What an event stream waits on besides the market's next change.
+/// What an event stream waits on besides the market's next change; each becomes `None` once
+/// its sender is gone.
 struct Watched {
     auth: Option<watch::Receiver<u64>>,
     feed: Option<watch::Receiver<u64>>,

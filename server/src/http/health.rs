@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use marketwarden_core::{AuthHealth, AuthState, FeedHealth, FeedState, SystemHealth};
+use marketwarden_core::{AuthHealth, FeedHealth, SystemHealth};
 use tokio::sync::watch;
 
 use crate::AppState;
@@ -92,35 +92,11 @@ impl<T: Clone + Send> MachineReport<T> for FixedReport<T> {
     }
 }
 
-/// The auth object when no auth machine runs (some tests): a login is required, and says why.
-fn auth_not_running() -> AuthHealth {
-    AuthHealth {
-        reason: "the auth machine is not running".into(),
-        ..AuthHealth::in_state(AuthState::Required)
-    }
-}
-
-/// The feed object when no watchdog runs (some tests).
-fn feed_not_running() -> FeedHealth {
-    FeedHealth {
-        reason: "the feed watchdog is not running".into(),
-        ..FeedHealth::in_state(FeedState::Disconnected)
-    }
-}
-
 /// The whole health answer now.
 pub fn system_health(state: &AppState) -> SystemHealth {
     let (market, now) = state.market_now();
-    let auth = state
-        .reports
-        .auth
-        .as_ref()
-        .map_or_else(auth_not_running, |auth| auth.report());
-    let feed = state
-        .reports
-        .feed
-        .as_ref()
-        .map_or_else(feed_not_running, |feed| feed.summary());
+    let auth = state.reports.auth.report();
+    let feed = state.reports.feed.summary();
     SystemHealth::new(market, auth, feed, now, state.broker)
 }
 
@@ -165,16 +141,8 @@ impl HealthMemo {
 /// phase or of the calendar (a reload, good or bad).
 pub(super) fn health_json(state: &AppState) -> Option<bytes::Bytes> {
     let changes = (
-        state
-            .reports
-            .auth
-            .as_ref()
-            .map_or(0, |auth| auth.change_count()),
-        state
-            .reports
-            .feed
-            .as_ref()
-            .map_or(0, |feed| feed.change_count()),
+        state.reports.auth.change_count(),
+        state.reports.feed.change_count(),
         state.calendar.reload_count(),
     );
     let now = tokio::time::Instant::now();

@@ -93,15 +93,13 @@ async fn market_health(State(state): State<AppState>) -> Json<MarketHealth> {
 }
 
 /// `GET /api/system/health/feed`: the ticker connection.
-async fn feed_health(State(state): State<AppState>) -> Result<Json<FeedHealth>, ApiError> {
-    let feed = state.reports.feed.as_ref().ok_or(error::NO_FEED_WATCHDOG)?;
-    Ok(Json(feed.report()))
+async fn feed_health(State(state): State<AppState>) -> Json<FeedHealth> {
+    Json(state.reports.feed.report())
 }
 
 /// `POST /api/system/health/feed/reconnect`: a new ticker connection now, skipping any backoff.
-async fn feed_reconnect(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let feed = state.feed.as_ref().ok_or(error::NO_FEED_WATCHDOG)?;
-    Ok(match feed.request_reconnect() {
+async fn feed_reconnect(State(state): State<AppState>) -> Response {
+    match state.feed.request_reconnect() {
         Ok(()) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "requested": true })),
@@ -112,5 +110,5 @@ async fn feed_reconnect(State(state): State<AppState>) -> Result<Response, ApiEr
             Json(serde_json::json!({ "requested": false, "reason": why })),
         )
             .into_response(),
-    })
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::admin::Refusal;
-use super::error::{ApiError, NO_FEED_WATCHDOG};
+use super::error::ApiError;
 use crate::AppState;
 
 /// The longest one frame may take to reach a browser.
@@ -36,9 +36,7 @@ pub async fn market_socket(
     if !state.hosts.allows_origin_of(&headers) && state.hosts.cors_origin_of(&headers).is_none() {
         return ApiError::Refused(Refusal::CrossOrigin).into_response();
     }
-    let Some(feed) = state.feed.clone() else {
-        return NO_FEED_WATCHDOG.into_response();
-    };
+    let feed = state.feed.clone();
     let Some(slot) = state.slots.market_socket() else {
         return ApiError::ServerFull("too many tick sockets are open").into_response();
     };

@@ -41,14 +41,24 @@ struct Fixed {
 fn fixed(now: DateTime<Utc>, auth: AuthState, feed: FeedState) -> Fixed {
     let auth = FixedReport::new(AuthHealth::in_state(auth));
     let feed = FixedReport::new(FeedHealth::in_state(feed));
-    let mut state = AppState::new(
-        "target/site",
-        Arc::new(FixedClock(now)),
-        Arc::new(CalendarStore::builtin()),
-    );
-    state.reports.auth = Some(auth.clone());
-    state.reports.feed = Some(feed.clone());
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(FixedClock(now));
+    let calendar = Arc::new(CalendarStore::builtin());
+    let machines = crate::doubles::idle_machines(clock.clone(), calendar.clone());
+    let mut state = AppState::new("target/site", clock, calendar, machines);
+    state.reports.auth = auth.clone();
+    state.reports.feed = feed.clone();
     Fixed { state, auth, feed }
+}
+
+/// What a state-changing endpoint answers once the admin guard lets the request through, on the
+/// idle machines of `doubles.rs`: verify and logout answer the (unchanged) state, and the feed
+/// refuses to reconnect without a token (409).
+fn past_the_guard(uri: &str) -> StatusCode {
+    if uri == "/api/system/health/feed/reconnect" {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    }
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String, Option<String>) {
@@ -169,15 +179,17 @@ async fn the_health_answer_has_the_seed_shape() {
 }
 
 #[tokio::test]
-async fn without_machines_the_answer_still_comes_and_says_why() {
-    let state = AppState::new(
-        "target/site",
+async fn machines_that_never_started_still_get_an_answer_that_says_so() {
+    let state = crate::doubles::market_only_state(
         Arc::new(FixedClock(ist(10, 0))),
         Arc::new(CalendarStore::builtin()),
     );
     let (status, body, _) = get(&state, "/api/system/health").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("the auth machine is not running"), "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["auth"]["state"], "required", "{body}");
+    assert_eq!(json["feed"]["state"], "disconnected", "{body}");
+    assert_eq!(json["priority_status"], "AUTH_REQUIRED", "{body}");
 }
 
 /// An open `/api/system/events` stream, read event by event.
@@ -373,10 +385,10 @@ async fn state_changing_endpoints_need_the_admin_token_when_set() {
             StatusCode::UNAUTHORIZED,
             "{uri}"
         );
-        // With the token the guard lets it through (no machine runs here: 503).
+        // With the token the guard lets it through.
         assert_eq!(
             post(uri, Some("s3cret")).await,
-            StatusCode::SERVICE_UNAVAILABLE,
+            past_the_guard(uri),
             "{uri}"
         );
     }
@@ -417,16 +429,16 @@ async fn state_changing_endpoints_refuse_another_sites_page_even_with_the_admin_
                 "http://evil.example:3000",
                 StatusCode::MISDIRECTED_REQUEST,
             ),
-            // The dashboard's own page passes the guard (no machine runs here: 503).
+            // The dashboard's own page passes the guard.
             (
                 "marketwarden.local:3000",
                 "http://marketwarden.local:3000",
-                StatusCode::SERVICE_UNAVAILABLE,
+                past_the_guard(uri),
             ),
             (
                 "127.0.0.1:3000",
                 "http://127.0.0.1:3000",
-                StatusCode::SERVICE_UNAVAILABLE,
+                past_the_guard(uri),
             ),
         ] {
             let request = Request::post(uri)
@@ -651,7 +663,7 @@ async fn cors_origins_may_read_health_and_events_and_change_state_only_with_the_
         }
     };
     assert_eq!(reconnect(&fixed.state, None).await, StatusCode::FORBIDDEN);
-    // … and with one, only when the request carries it (no feed runs here: 503 past the guard).
+    // … and with one, only when the request carries it.
     fixed.state.admin_token = Some(marketwarden_kite::Secret::new("s3cret"));
     assert_eq!(
         reconnect(&fixed.state, None).await,
@@ -659,6 +671,6 @@ async fn cors_origins_may_read_health_and_events_and_change_state_only_with_the_
     );
     assert_eq!(
         reconnect(&fixed.state, Some("Bearer s3cret")).await,
-        StatusCode::SERVICE_UNAVAILABLE
+        past_the_guard("/api/system/health/feed/reconnect")
     );
 }

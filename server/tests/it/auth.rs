@@ -10,7 +10,6 @@ use kite_sim::{Faults, SimConfig};
 use marketwarden_core::AuthState;
 use marketwarden_kite::Secret;
 use marketwarden_kite::rest::KiteEndpoints;
-use marketwarden_server::AppState;
 use marketwarden_server::auth::broker::KiteBroker;
 use marketwarden_server::auth::{AuthConfig, AuthService, TickerCredentials};
 use marketwarden_server::calendar::CalendarStore;
@@ -58,8 +57,11 @@ async fn start_at(now: DateTime<Utc>, env: Option<&str>) -> Server {
     let shutdown = CancellationToken::new();
     let auth = start_auth(&sim, env_file.clone(), &shutdown).await;
     let clock = Arc::new(sim.clock.clone());
-    let state = AppState::new("target/site", clock, Arc::new(CalendarStore::builtin()))
-        .with_auth(auth.clone());
+    let state = marketwarden_server::doubles::state_with_auth(
+        clock,
+        Arc::new(CalendarStore::builtin()),
+        auth.clone(),
+    );
     let serving = shutdown.clone();
     tokio::spawn(async move {
         axum::serve(listener, support::scanned_app(state))

@@ -508,15 +508,13 @@ async fn logins_and_env_edits_drive_the_feed_through_the_auth_machine() {
 #[tokio::test]
 async fn browsers_get_ticks_on_ws_market() {
     use futures_util::StreamExt;
-    use marketwarden_server::AppState;
 
     let watchdog = start().await;
-    let state = AppState::new(
-        "target/site",
+    let state = marketwarden_server::doubles::state_with_feed(
         Arc::new(watchdog.sim.clock.clone()),
         Arc::new(CalendarStore::builtin()),
-    )
-    .with_feed(watchdog.feed.clone());
+        watchdog.feed.clone(),
+    );
     let base = support::serve(support::scanned_app(state)).await;
     let health: serde_json::Value = reqwest::get(format!("{base}/api/system/health/feed"))
         .await
@@ -563,12 +561,11 @@ async fn serve_feed(
 ) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = marketwarden_server::AppState::new(
-        "target/site",
+    let state = marketwarden_server::doubles::state_with_feed(
         Arc::new(watchdog.sim.clock.clone()),
         Arc::new(CalendarStore::builtin()),
+        watchdog.feed.clone(),
     )
-    .with_feed(watchdog.feed.clone())
     .with_limits(limits);
     tokio::spawn(marketwarden_server::run(
         listener,
@@ -702,13 +699,12 @@ async fn ws_market_serves_a_listed_cors_origin() {
             marketwarden_server::hosts::HostPolicy::for_listener(addr, None)
                 .with_cors_origins(&[listed]),
         ),
-        ..marketwarden_server::AppState::new(
-            "target/site",
+        ..marketwarden_server::doubles::state_with_feed(
             Arc::new(watchdog.sim.clock.clone()),
             Arc::new(CalendarStore::builtin()),
+            watchdog.feed.clone(),
         )
-    }
-    .with_feed(watchdog.feed.clone());
+    };
     tokio::spawn(marketwarden_server::run(
         listener,
         state,
@@ -810,14 +806,11 @@ async fn after_a_ticker_403_a_token_kite_confirms_again_brings_the_feed_back() {
         Err("no usable Kite token: log in first")
     );
     // Over HTTP: 409 with the reason, never a 202 for a no-op.
-    let app = marketwarden_server::app(
-        marketwarden_server::AppState::new(
-            "target/site",
-            Arc::new(sim.clock.clone()),
-            Arc::new(CalendarStore::builtin()),
-        )
-        .with_feed(feed.clone()),
-    );
+    let app = marketwarden_server::app(marketwarden_server::doubles::state_with_feed(
+        Arc::new(sim.clock.clone()),
+        Arc::new(CalendarStore::builtin()),
+        feed.clone(),
+    ));
     let reconnect = || {
         axum::http::Request::post("/api/system/health/feed/reconnect")
             .body(axum::body::Body::empty())

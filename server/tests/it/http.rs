@@ -11,8 +11,7 @@ use tower::ServiceExt;
 use marketwarden_testkit::FixedClock;
 
 fn state_at(now: DateTime<Utc>) -> AppState {
-    AppState::new(
-        "target/site",
+    marketwarden_server::doubles::market_only_state(
         Arc::new(FixedClock(now)),
         Arc::new(CalendarStore::builtin()),
     )
@@ -25,8 +24,7 @@ fn state_with_calendar_file(name: &str, text: &str) -> AppState {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    AppState::new(
-        "target/site",
+    marketwarden_server::doubles::market_only_state(
         Arc::new(FixedClock(freeze_ending())),
         Arc::new(CalendarStore::with_file(path)),
     )
@@ -228,19 +226,25 @@ async fn a_stop_ends_the_event_streams_instead_of_waiting_for_the_browsers() {
     }
 }
 
-/// `/ws/market` on a server without the feed watchdog refuses the upgrade in the API's one error
-/// shape: 503 with a JSON body (it was plain text); `ApiError`'s own test checks the body.
+/// `/ws/market` refuses another site's page in the API's one error shape: 403 with a JSON body
+/// (it was plain text); `ApiError`'s own test checks the body.
 #[tokio::test]
-async fn market_socket_without_a_feed_answers_the_one_error_shape() {
+async fn market_socket_refuses_another_site_in_the_one_error_shape() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let base = crate::support::serve(crate::support::scanned_app(state_at(freeze_ending()))).await;
-    let refused =
-        tokio_tungstenite::connect_async(format!("{}/ws/market", base.replace("http", "ws")))
-            .await
-            .expect_err("no feed, no socket");
+    let mut request = format!("{}/ws/market", base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("another site, no socket");
     let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
         panic!("an HTTP refusal, not {refused}");
     };
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 403);
     // The client reads no body of a refused upgrade; the header says which shape it is.
     assert_eq!(response.headers()["content-type"], "application/json");
 }

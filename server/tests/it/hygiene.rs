@@ -8,7 +8,7 @@ use std::time::Duration;
 use marketwarden_server::calendar::CalendarStore;
 use marketwarden_server::clock::SystemClock;
 use marketwarden_server::connections::{HEADER_READ_TIMEOUT, Limits, SHUTDOWN_DEADLINE};
-use marketwarden_server::{AppState, run};
+use marketwarden_server::run;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -23,8 +23,7 @@ struct Running {
 async fn start(limits: Limits) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(
-        "target/site",
+    let state = marketwarden_server::doubles::market_only_state(
         Arc::new(SystemClock),
         Arc::new(CalendarStore::builtin()),
     )

@@ -111,9 +111,7 @@ impl World {
         )
         .await;
         let (auth, feed) = (running.auth.clone(), running.feed.clone());
-        let state = AppState::new("target/site", clock.clone(), calendar)
-            .with_auth(auth.clone())
-            .with_feed(feed.clone());
+        let state = AppState::new("target/site", clock.clone(), calendar, running.machines());
         Arc::new(Self {
             sim,
             pipe,
